@@ -1,0 +1,134 @@
+"""Default configuration: every key a run may set, with PySlowFast's names.
+
+A run's configuration is these defaults, merged with a YAML file (which may name
+a ``_BASE_`` file to start from) and then with ``KEY VALUE`` overrides; see
+:func:`hiera_video.config.load_config`. Keys not defined here are rejected.
+
+Units: frames for ``DATA.NUM_FRAMES``, source frames at ``DATA.TARGET_FPS`` for
+``DATA.SAMPLING_RATE``, pixels for crop sizes, epochs for schedules.
+"""
+
+from fvcore.common.config import CfgNode
+
+_C = CfgNode()
+
+# Number of GPUs per process group member; 0 runs on the CPU. Under torchrun each
+# process drives one GPU (LOCAL_RANK) and the world size comes from the launcher.
+_C.NUM_GPUS = 1
+# Where checkpoints, stats, TensorBoard files and test reports go.
+_C.OUTPUT_DIR = "./output"
+_C.RNG_SEED = 0
+# Iterations between log lines / progress-bar postfix updates.
+_C.LOG_PERIOD = 10
+# Distributed backend for torch.distributed ("nccl" on GPUs, "gloo" on CPU).
+_C.DIST_BACKEND = "nccl"
+# What the run optimises and predicts: a name in hiera_video.engine.tasks.TASKS.
+_C.TASK = "classification"
+
+# ---------------------------------------------------------------------------- train
+_C.TRAIN = CfgNode()
+_C.TRAIN.ENABLE = True
+_C.TRAIN.DATASET = "kinetics"
+# Clips per optimisation step, summed over all processes (as in PySlowFast).
+_C.TRAIN.BATCH_SIZE = 8
+# Validate (single view) every this many epochs; 0 disables.
+_C.TRAIN.EVAL_PERIOD = 1
+# Write a checkpoint every this many epochs.
+_C.TRAIN.CHECKPOINT_PERIOD = 1
+# Resume from the newest checkpoint in OUTPUT_DIR/checkpoints when one exists.
+_C.TRAIN.AUTO_RESUME = True
+# Weights to start from: official .pth, plain state dict or our checkpoint (path or URL).
+_C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# Automatic mixed precision (only on CUDA; ignored on the CPU).
+_C.TRAIN.MIXED_PRECISION = True
+
+# ---------------------------------------------------------------------------- test
+_C.TEST = CfgNode()
+_C.TEST.ENABLE = True
+_C.TEST.DATASET = "kinetics"
+# Clips (views) per forward pass, summed over all processes.
+_C.TEST.BATCH_SIZE = 8
+# Temporal clips per video (PySlowFast's offset sampling, start to end).
+_C.TEST.NUM_ENSEMBLE_VIEWS = 5
+# Spatial crops per temporal clip: 1 (centre) or 3 (left/centre/right or top/centre/bottom).
+_C.TEST.NUM_SPATIAL_CROPS = 3
+# Weights to test; empty uses the newest training checkpoint in OUTPUT_DIR.
+_C.TEST.CHECKPOINT_FILE_PATH = ""
+# List file stem to test on: "test" reads {PATH_TO_DATA_DIR}/test.csv.
+_C.TEST.SPLIT = "test"
+
+# ---------------------------------------------------------------------------- data
+_C.DATA = CfgNode()
+# Folder holding train.csv, val.csv, test.csv.
+_C.DATA.PATH_TO_DATA_DIR = ""
+# Prefix joined to every relative path in the lists.
+_C.DATA.PATH_PREFIX = ""
+# Separator between path and label; "" accepts a comma or any whitespace.
+_C.DATA.PATH_LABEL_SEPARATOR = ""
+# Frames per clip fed to the model.
+_C.DATA.NUM_FRAMES = 16
+# Stride between sampled frames, in frames at TARGET_FPS.
+_C.DATA.SAMPLING_RATE = 4
+# Frame rate the sampling is defined at; indices are converted to the stream's real fps.
+_C.DATA.TARGET_FPS = 30
+# Train crop side (pixels) and the model's spatial input size.
+_C.DATA.TRAIN_CROP_SIZE = 224
+# Test: short side resized to this, then NUM_SPATIAL_CROPS square crops of this side.
+_C.DATA.TEST_CROP_SIZE = 224
+# RandomResizedCrop area fraction and aspect-ratio ranges (train).
+_C.DATA.TRAIN_JITTER_SCALES_RELATIVE = [0.08, 1.0]
+_C.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [0.75, 1.3333]
+_C.DATA.RANDOM_FLIP = True
+# Per-channel normalisation of pixels in [0, 1] (Hiera uses 0.45 / 0.225 on all channels).
+_C.DATA.MEAN = [0.45, 0.45, 0.45]
+_C.DATA.STD = [0.225, 0.225, 0.225]
+# "pyav" or "decord".
+_C.DATA.DECODING_BACKEND = "pyav"
+# Stop with an error when more than this fraction of a split's videos fail to decode.
+_C.DATA.MAX_BAD_FRACTION = 0.1
+# If the lists in PATH_TO_DATA_DIR are missing, first write the synthetic motion dataset
+# there (real encoded videos; hiera_video.data.synthetic) with these videos per class for
+# train, val and test. Used by the quickstart; off by default.
+_C.DATA.MAKE_SYNTHETIC = False
+_C.DATA.SYNTHETIC_VIDEOS_PER_CLASS = [40, 8, 16]
+# Times a failing training sample is replaced by another before giving up on the batch.
+_C.DATA.MAX_RETRIES = 10
+
+# ---------------------------------------------------------------------------- loader
+_C.DATA_LOADER = CfgNode()
+_C.DATA_LOADER.NUM_WORKERS = 4
+_C.DATA_LOADER.PIN_MEMORY = True
+
+# ---------------------------------------------------------------------------- model
+_C.MODEL = CfgNode()
+# A name known to hiera_video.models.create_model, e.g. "hiera_large_16x224".
+_C.MODEL.ARCH = "hiera_base_16x224"
+_C.MODEL.NUM_CLASSES = 400
+# Stochastic depth rate, linearly increasing over blocks.
+_C.MODEL.DROP_PATH_RATE = 0.0
+# Dropout before the classification projection.
+_C.MODEL.HEAD_DROPOUT = 0.0
+# Label smoothing of the cross-entropy loss.
+_C.MODEL.LABEL_SMOOTHING = 0.0
+
+# ---------------------------------------------------------------------------- solver
+_C.SOLVER = CfgNode()
+# Learning rate at the end of warmup for TRAIN.BATCH_SIZE clips per step.
+_C.SOLVER.BASE_LR = 1e-4
+_C.SOLVER.MAX_EPOCH = 30
+_C.SOLVER.WARMUP_EPOCHS = 5.0
+_C.SOLVER.WARMUP_START_LR = 1e-6
+# Cosine schedule floor.
+_C.SOLVER.COSINE_END_LR = 1e-6
+_C.SOLVER.OPTIMIZING_METHOD = "adamw"
+_C.SOLVER.BETAS = [0.9, 0.999]
+_C.SOLVER.WEIGHT_DECAY = 0.05
+# No weight decay on biases, norms and position embeddings.
+_C.SOLVER.ZERO_WD_1D_PARAM = True
+# Clip the gradient L2 norm to this; 0 disables.
+_C.SOLVER.CLIP_GRAD_L2NORM = 0.0
+
+
+def get_cfg() -> CfgNode:
+    """Return a fresh copy of the defaults (safe to mutate)."""
+    return _C.clone()

@@ -1,0 +1,1 @@
+"""Training and testing: runner, tasks, loops, optimiser, checkpoints, torch.distributed glue."""

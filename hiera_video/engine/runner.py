@@ -1,0 +1,239 @@
+"""Build and run a job from a config: train (``TRAIN.ENABLE``) then multi-view test (``TEST.ENABLE``).
+
+Outputs under ``OUTPUT_DIR``: ``config.yaml`` (the merged config), ``log.txt``,
+``stats.jsonl`` (one JSON object per train / val epoch), ``checkpoints/``
+(one per ``TRAIN.CHECKPOINT_PERIOD`` epochs, written atomically),
+``train_bad_videos.csv`` (videos replaced during training, if any) and
+``test/`` (the multi-view test report).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sys
+from typing import Dict, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+from iopath.common.file_io import g_pathmgr
+
+from hiera_video.engine import distributed as du
+from hiera_video.engine.checkpoint import checkpoint_path, last_checkpoint, load_checkpoint, save_checkpoint
+from hiera_video.engine.optim import build_optimizer
+from hiera_video.engine.tasks import build_task
+from hiera_video.engine.test_loop import check_bad_fraction, run_multiview_test
+from hiera_video.engine.train_loop import train_epoch
+from hiera_video.models import load_pretrained
+
+logger = logging.getLogger("hiera_video")
+
+
+def setup_logging(output_dir: str) -> None:
+    """Log INFO to stdout and ``{output_dir}/log.txt`` on the main process, warnings elsewhere."""
+    root = logging.getLogger("hiera_video")
+    root.handlers.clear()
+    root.propagate = False
+    root.setLevel(logging.INFO if du.is_main_process() else logging.WARNING)
+    fmt = logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s", "%H:%M:%S")
+    stream = logging.StreamHandler(sys.stdout)
+    stream.setFormatter(fmt)
+    root.addHandler(stream)
+    if du.is_main_process():
+        file_handler = logging.FileHandler(os.path.join(output_dir, "log.txt"))
+        file_handler.setFormatter(fmt)
+        root.addHandler(file_handler)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def append_stats(cfg: CfgNode, record: Dict) -> None:
+    """Append one JSON line to ``OUTPUT_DIR/stats.jsonl`` (main process only)."""
+    if du.is_main_process():
+        with g_pathmgr.open(os.path.join(cfg.OUTPUT_DIR, "stats.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
+    from hiera_video.data import collate_train
+
+    world = du.get_world_size()
+    if cfg.TRAIN.BATCH_SIZE % world:
+        raise ValueError(f"TRAIN.BATCH_SIZE ({cfg.TRAIN.BATCH_SIZE}) must be divisible by the {world} processes")
+    per_process = cfg.TRAIN.BATCH_SIZE // world
+    if world > 1:
+        sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=True, seed=cfg.RNG_SEED)
+    else:
+        generator = torch.Generator().manual_seed(epoch_seed)
+        sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=per_process,
+        sampler=sampler,
+        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and cfg.NUM_GPUS > 0,
+        drop_last=len(dataset) >= cfg.TRAIN.BATCH_SIZE,
+        collate_fn=collate_train,
+        persistent_workers=False,
+    )
+    return loader, sampler
+
+
+def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
+    """Single-view (centre clip, centre crop) test config on ``val.csv``; None if there is no val list."""
+    if not g_pathmgr.exists(os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")):
+        return None
+    val = cfg.clone()
+    val.defrost()
+    val.TEST.SPLIT = "val"
+    val.TEST.NUM_ENSEMBLE_VIEWS = 1
+    val.TEST.NUM_SPATIAL_CROPS = 1
+    val.freeze()
+    return val
+
+
+def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
+    """Train for ``SOLVER.MAX_EPOCH`` epochs, resuming from ``OUTPUT_DIR`` if ``TRAIN.AUTO_RESUME``."""
+    model = task.build_model().to(device)
+    optimizer = build_optimizer(model, cfg)
+    use_scaler = device.type == "cuda" and cfg.TRAIN.MIXED_PRECISION and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    start_epoch = 0
+    resume = last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
+    if resume:
+        state = load_checkpoint(resume)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch = int(state["epoch"])
+        logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
+    elif cfg.TRAIN.CHECKPOINT_FILE_PATH:
+        load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
+        logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("model %s: %.2fM parameters, input %s", cfg.MODEL.ARCH, n_params / 1e6, getattr(model, "input_size", "?"))
+    train_model: nn.Module = model
+    if du.get_world_size() > 1:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    dataset = task.train_dataset()
+    val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 else None
+    val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
+    bad_seen: Dict[str, str] = {}
+
+    for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+        loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        stats, bad = train_epoch(cfg, train_model, task, loader, optimizer, scaler, epoch, device)
+        for part in du.all_gather_objects(bad):
+            bad_seen.update({p: e for p, e in part})
+        stats["num_bad_videos_total"] = len(bad_seen)
+        append_stats(cfg, {"split": "train", **stats})
+        logger.info(
+            "epoch %d/%d: loss %.4f, top-1 %.2f%%, %.1f clips/s, %d bad samples replaced",
+            epoch + 1, cfg.SOLVER.MAX_EPOCH, stats["loss"], stats["top1"], stats["clips_per_s"], stats["num_bad_samples"],
+        )
+        if bad_seen and du.is_main_process():
+            pd.DataFrame(sorted(bad_seen.items()), columns=["path", "error"]).to_csv(
+                os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False
+            )
+        check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
+
+        last = epoch + 1 == cfg.SOLVER.MAX_EPOCH
+        if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last:
+            if du.is_main_process():
+                path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
+                save_checkpoint(path, {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict() if use_scaler else None,
+                    "epoch": epoch + 1,
+                    "cfg": cfg.dump(),
+                })
+                logger.info("wrote %s", path)
+            du.barrier()
+        if val_set is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last):
+            report = run_multiview_test(val_cfg, model, task, val_set, device, out_dir=None, desc="val")
+            append_stats(cfg, {"split": "val", "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
+                               "num_videos": report["num_videos"], "failed": len(report["failed"])})
+            logger.info("epoch %d val (1 view): top-1 %s%%", epoch + 1, report["top1"])
+    return model
+
+
+def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None) -> Dict:
+    """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint."""
+    source = None
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        model = task.build_model().to(device)
+        load_pretrained(model, cfg.TEST.CHECKPOINT_FILE_PATH)
+        source = cfg.TEST.CHECKPOINT_FILE_PATH
+    elif model is None:
+        model = task.build_model().to(device)
+        source = last_checkpoint(cfg.OUTPUT_DIR)
+        if source:
+            load_pretrained(model, source)
+        else:
+            logger.warning("no checkpoint to test (TEST.CHECKPOINT_FILE_PATH empty, none in OUTPUT_DIR): "
+                           "testing randomly initialised weights")
+    else:
+        source = last_checkpoint(cfg.OUTPUT_DIR) or "weights trained in this run"
+    dataset = task.test_dataset()
+    out_dir = os.path.join(cfg.OUTPUT_DIR, "test")
+    extra = {"checkpoint": source, "arch": cfg.MODEL.ARCH, "split": cfg.TEST.SPLIT}
+    report = run_multiview_test(cfg, model, task, dataset, device, out_dir=out_dir, extra=extra)
+    report["report_path"] = os.path.join(out_dir, "report.json")
+    logger.info(
+        "test: top-1 %s%%, top-5 %s%% over %d videos x %d views (%d failed); report: %s",
+        report["top1"], report["top5"], report["num_videos"], report["num_views"], len(report["failed"]),
+        report["report_path"],
+    )
+    return report
+
+
+def make_synthetic_if_missing(cfg: CfgNode) -> None:
+    """Write the synthetic motion dataset to ``DATA.PATH_TO_DATA_DIR`` unless its lists exist."""
+    from hiera_video.data.synthetic import make_motion_dataset
+
+    root = cfg.DATA.PATH_TO_DATA_DIR
+    n_train, n_val, n_test = cfg.DATA.SYNTHETIC_VIDEOS_PER_CLASS
+    info = make_motion_dataset(root, num_train_per_class=n_train, num_val_per_class=n_val,
+                               num_test_per_class=n_test, seed=cfg.RNG_SEED)
+    logger.info("synthetic motion dataset ready in %s: %s", root, info)
+
+
+def run(cfg: CfgNode) -> Dict:
+    """Run the job ``cfg`` describes; returns ``{"model": ..., "test_report": ... or None}``."""
+    device = du.init_distributed(cfg.NUM_GPUS, cfg.DIST_BACKEND)
+    try:
+        if du.is_main_process():
+            g_pathmgr.mkdirs(cfg.OUTPUT_DIR)
+            with g_pathmgr.open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
+                f.write(cfg.dump())
+        setup_logging(cfg.OUTPUT_DIR)
+        if cfg.DATA.MAKE_SYNTHETIC and du.is_main_process():
+            make_synthetic_if_missing(cfg)
+        du.barrier()
+        seed_everything(cfg.RNG_SEED + du.get_rank())
+        task = build_task(cfg)
+        model = train(cfg, task, device) if cfg.TRAIN.ENABLE else None
+        report = test(cfg, task, device, model) if cfg.TEST.ENABLE else None
+        return {"model": model, "test_report": report}
+    finally:
+        du.cleanup()

@@ -1,0 +1,115 @@
+"""Tasks: what a batch means for the loops (loss in training, scores at test).
+
+The train and test loops only talk to a task; they never branch on a model or
+dataset name. A task builds its model and datasets from the config, turns a
+training batch into a loss (plus numbers to log), and turns a stack of test
+views into per-view scores for multi-view ensembling. Later tasks (MAE
+pretraining, AVA detection) register here under their own ``cfg.TASK`` name.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from fvcore.common.config import CfgNode
+
+from hiera_video.data import Kinetics
+from hiera_video.evaluation.meters import topk_correct
+from hiera_video.models import create_model
+
+# Datasets by cfg.TRAIN.DATASET / cfg.TEST.DATASET name.
+DATASETS: Dict[str, Callable[[CfgNode, str], torch.utils.data.Dataset]] = {
+    "kinetics": Kinetics,
+}
+
+
+def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
+    """The dataset called ``name`` for ``split`` ("train", "val" or "test").
+
+    Raises:
+        ValueError: ``name`` is not a registered dataset.
+    """
+    key = name.lower()
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}'; known: {sorted(DATASETS)}")
+    return DATASETS[key](cfg, split)
+
+
+class ClassificationTask:
+    """Supervised clip classification with cross-entropy (label smoothing optional)."""
+
+    name = "classification"
+
+    def __init__(self, cfg: CfgNode):
+        self.cfg = cfg
+        self.label_smoothing = float(cfg.MODEL.LABEL_SMOOTHING)
+
+    def build_model(self) -> nn.Module:
+        """Hiera sized to the data: input ``(DATA.NUM_FRAMES, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
+
+        Raises:
+            ValueError: train and test crop sizes differ (Hiera's position
+                embeddings fix the spatial input size), or the size is invalid.
+        """
+        cfg = self.cfg
+        if cfg.DATA.TEST_CROP_SIZE != cfg.DATA.TRAIN_CROP_SIZE:
+            raise ValueError(
+                f"DATA.TEST_CROP_SIZE ({cfg.DATA.TEST_CROP_SIZE}) must equal DATA.TRAIN_CROP_SIZE "
+                f"({cfg.DATA.TRAIN_CROP_SIZE}): Hiera's position embeddings fix the input size"
+            )
+        size = cfg.DATA.TRAIN_CROP_SIZE
+        return create_model(
+            cfg.MODEL.ARCH,
+            num_classes=cfg.MODEL.NUM_CLASSES,
+            input_size=(cfg.DATA.NUM_FRAMES, size, size),
+            drop_path_rate=cfg.MODEL.DROP_PATH_RATE,
+            head_dropout=cfg.MODEL.HEAD_DROPOUT,
+        )
+
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        return build_dataset(self.cfg.TRAIN.DATASET, self.cfg, "train")
+
+    def test_dataset(self, cfg: CfgNode | None = None) -> torch.utils.data.Dataset:
+        cfg = cfg or self.cfg
+        return build_dataset(cfg.TEST.DATASET, cfg, "test")
+
+    def training_loss(
+        self, model: nn.Module, batch: dict, device: torch.device
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Loss for a training batch and detached counts for logging.
+
+        Args:
+            batch: ``{"clip": (B, C, T, H, W) float, "label": (B,) long, ...}``.
+
+        Returns:
+            ``(loss, {"top1_correct", "top5_correct", "count"})``.
+        """
+        clips = batch["clip"].to(device, non_blocking=True)
+        labels = batch["label"].to(device, non_blocking=True)
+        logits = model(clips)  # (B, K)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        with torch.no_grad():
+            correct = topk_correct(logits.detach().float(), labels, ks=(1, 5))
+        return loss, {"top1_correct": correct[1], "top5_correct": correct[5], "count": labels.numel()}
+
+    @torch.no_grad()
+    def view_scores(self, model: nn.Module, views: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, K)`` for a stack of views ``(N, C, T, H, W)``; ensembled by the test loop."""
+        return model(views).float()
+
+
+TASKS = {ClassificationTask.name: ClassificationTask}
+
+
+def build_task(cfg: CfgNode):
+    """The task named by ``cfg.TASK``.
+
+    Raises:
+        ValueError: unknown task name.
+    """
+    if cfg.TASK not in TASKS:
+        raise ValueError(f"unknown TASK '{cfg.TASK}'; known: {sorted(TASKS)}")
+    return TASKS[cfg.TASK](cfg)

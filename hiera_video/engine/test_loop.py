@@ -1,0 +1,146 @@
+"""Multi-view test: every video decoded once, its views batched through the model, views ensembled.
+
+Views are ``TEST.NUM_ENSEMBLE_VIEWS`` temporal clips x ``TEST.NUM_SPATIAL_CROPS``
+spatial crops; the dataset yields all views of one video at a time (one decode).
+Views from consecutive videos are packed into forward passes of up to
+``TEST.BATCH_SIZE / world_size`` clips. Each process tests a strided shard of the
+videos; per-view logits are summed across processes with ``all_reduce`` and the
+main process writes the report. Videos that fail to decode are excluded from
+accuracy and listed under ``failed``; nothing is substituted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+from tqdm import tqdm
+
+from hiera_video.engine import distributed as du
+from hiera_video.engine.train_loop import autocast_context
+from hiera_video.evaluation.multiview import MultiViewEnsembler
+from hiera_video.evaluation.report import write_test_report
+
+logger = logging.getLogger("hiera_video.engine")
+
+
+class TooManyBadVideosError(RuntimeError):
+    """More than ``DATA.MAX_BAD_FRACTION`` of a split's videos failed to decode."""
+
+
+def check_bad_fraction(num_bad: int, num_total: int, max_fraction: float, split: str) -> None:
+    """Raise :class:`TooManyBadVideosError` if ``num_bad / num_total > max_fraction``."""
+    if num_total and num_bad / num_total > max_fraction:
+        raise TooManyBadVideosError(
+            f"{num_bad} of {num_total} videos in the {split} split failed to decode "
+            f"({100 * num_bad / num_total:.1f}% > DATA.MAX_BAD_FRACTION {100 * max_fraction:.1f}%); "
+            "see the log (or the report's 'failed' list) for each path and reason, and run "
+            "data_prep/validate.py or fix the list"
+        )
+
+
+@torch.no_grad()
+def run_multiview_test(
+    cfg: CfgNode,
+    model: nn.Module,
+    task,
+    dataset,
+    device: torch.device,
+    out_dir: Optional[str],
+    extra: Optional[dict] = None,
+    desc: str = "test",
+) -> Dict:
+    """Test ``model`` on every video of ``dataset`` with all its views.
+
+    Args:
+        dataset: yields per-video dicts ``{"views": (V, C, T, H, W) or None,
+            "label", "index", "path", "view_ids", "error"}``.
+        out_dir: where the main process writes the report (``report.json``,
+            ``report.md``, ``view_logits.csv``, ...); None writes nothing.
+
+    Returns:
+        The report dict (same on every process).
+
+    Raises:
+        TooManyBadVideosError: after the report is written, if too many videos failed.
+    """
+    model.eval()
+    world, rank = du.get_world_size(), du.get_rank()
+    num_videos = dataset.num_videos
+    num_views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
+    chunk = max(cfg.TEST.BATCH_SIZE // world, 1)
+    shard = torch.utils.data.Subset(dataset, list(range(rank, num_videos, world)))
+    loader = torch.utils.data.DataLoader(
+        shard,
+        batch_size=None,
+        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda",
+    )
+    ensembler: Optional[MultiViewEnsembler] = None
+    labels = torch.full((num_videos,), -1, dtype=torch.long)
+    paths: List[str] = [r.path for r in dataset.records]
+    view_ids = None
+    failed: List[dict] = []
+    pending_views: List[torch.Tensor] = []
+    pending_ids: List[tuple] = []  # (video_index, view_index) for each pending view
+
+    def flush():
+        nonlocal ensembler
+        if not pending_views:
+            return
+        views = torch.cat(pending_views).to(device, non_blocking=True)
+        with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):
+            logits = task.view_scores(model, views).float().cpu()  # (N, K)
+        if ensembler is None:
+            ensembler = MultiViewEnsembler(num_videos, num_views, logits.shape[1])
+        ids = torch.tensor(pending_ids, dtype=torch.long)
+        ensembler.add(ids[:, 0], ids[:, 1], logits)
+        pending_views.clear()
+        pending_ids.clear()
+
+    for item in tqdm(loader, desc=desc, disable=not du.is_main_process(), dynamic_ncols=True):
+        idx = int(item["index"])
+        labels[idx] = int(item["label"])
+        if item["error"] is not None:
+            failed.append({"path": item["path"], "error": item["error"]})
+            continue
+        view_ids = item["view_ids"]
+        views = item["views"]  # (V, C, T, H, W)
+        for v in range(views.shape[0]):
+            pending_views.append(views[v : v + 1])
+            pending_ids.append((idx, v))
+            if len(pending_views) >= chunk:
+                flush()
+    flush()
+
+    # Merge across processes. Shards are disjoint, so summing (label + 1) recovers each label.
+    if world > 1:
+        du.all_reduce_sum(labels.add_(1)).sub_(1)
+    num_classes = torch.tensor([ensembler.num_classes if ensembler else 0])
+    if world > 1:
+        torch.distributed.all_reduce(num_classes, op=torch.distributed.ReduceOp.MAX)
+    if ensembler is None:
+        ensembler = MultiViewEnsembler(num_videos, num_views, max(int(num_classes), 1))
+    ensembler.all_reduce()
+    failed = [f for part in du.all_gather_objects(failed) for f in part]
+    view_ids = next((v for v in du.all_gather_objects(view_ids) if v is not None), None)
+    if view_ids is None:
+        view_ids = [(t, s) for t in range(cfg.TEST.NUM_ENSEMBLE_VIEWS) for s in range(cfg.TEST.NUM_SPATIAL_CROPS)]
+
+    failed_paths = {f["path"] for f in failed}
+    evaluated = ensembler.complete() & torch.tensor([p not in failed_paths for p in paths])
+    report = write_test_report(
+        out_dir if du.is_main_process() else None,
+        paths=paths,
+        labels=labels,
+        view_logits=ensembler.view_logits,
+        view_ids=[tuple(v) for v in view_ids],
+        evaluated=evaluated,
+        failed=failed,
+        extra=extra,
+    )
+    check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
+    return report

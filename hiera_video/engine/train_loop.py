@@ -1,0 +1,115 @@
+"""One training epoch: per-iteration learning rate, AMP on CUDA, progress bar, bad-video accounting."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from typing import Dict, Iterable, List, Tuple
+
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+from tqdm import tqdm
+
+from hiera_video.engine import distributed as du
+from hiera_video.engine.optim import lr_at_epoch, set_lr
+
+logger = logging.getLogger("hiera_video.engine")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message names the epoch and iteration."""
+
+
+def autocast_context(device: torch.device, enabled: bool):
+    """bf16 autocast where the GPU supports it, else fp16; nothing on the CPU."""
+    if not enabled or device.type != "cuda":
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def train_epoch(
+    cfg: CfgNode,
+    model: nn.Module,
+    task,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    epoch: int,
+    device: torch.device,
+) -> Tuple[Dict[str, float], List[Tuple[str, str]]]:
+    """Train ``model`` for one pass over ``loader``.
+
+    Args:
+        epoch: 0-based index of this epoch; the learning rate follows
+            :func:`lr_at_epoch` at fractional epoch ``epoch + it / len(loader)``.
+
+    Returns:
+        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent, lr,
+        clips/s, number of replaced bad samples) summed over processes, and the
+        list of ``(path, error)`` of videos that failed to decode on this process.
+
+    Raises:
+        NonFiniteLossError: the loss is NaN or infinite.
+    """
+    model.train()
+    num_iters = len(loader)
+    use_amp = bool(cfg.TRAIN.MIXED_PRECISION)
+    sums = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
+    bad: List[Tuple[str, str]] = []
+    lr = optimizer.param_groups[0]["lr"]
+    start = time.perf_counter()
+    bar = tqdm(
+        loader,
+        total=num_iters,
+        desc=f"epoch {epoch + 1}/{cfg.SOLVER.MAX_EPOCH}",
+        disable=not du.is_main_process(),
+        dynamic_ncols=True,
+        leave=True,
+    )
+    for it, batch in enumerate(bar):
+        lr = lr_at_epoch(cfg, epoch + it / num_iters)
+        set_lr(optimizer, lr)
+        bad.extend(batch.get("bad", []))
+
+        with autocast_context(device, use_amp):
+            loss, counts = task.training_loss(model, batch, device)
+        if not math.isfinite(loss.item()):
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; "
+                "stopping (the last checkpoint in OUTPUT_DIR/checkpoints is intact)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
+        scaler.step(optimizer)
+        scaler.update()
+
+        n = counts["count"]
+        sums += torch.tensor(
+            [loss.item() * n, float(counts["top1_correct"]), float(counts["top5_correct"]), n],
+            dtype=torch.float64,
+        )
+        if it % max(cfg.LOG_PERIOD, 1) == 0 or it == num_iters - 1:
+            bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", top1=f"{100 * sums[1] / sums[3]:.1f}", lr=f"{lr:.2e}")
+    bar.close()
+
+    elapsed = time.perf_counter() - start
+    sums = du.all_reduce_sum(sums)
+    n = max(sums[3].item(), 1.0)
+    stats = {
+        "epoch": epoch + 1,
+        "loss": sums[0].item() / n,
+        "top1": 100.0 * sums[1].item() / n,
+        "top5": 100.0 * sums[2].item() / n,
+        "lr": lr,
+        "clips_per_s": sums[3].item() / max(elapsed, 1e-9),
+        "time_s": elapsed,
+        "num_bad_samples": len(bad),
+    }
+    return stats, bad
