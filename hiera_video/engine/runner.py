@@ -24,7 +24,14 @@ from fvcore.common.config import CfgNode
 from iopath.common.file_io import g_pathmgr
 
 from hiera_video.engine import distributed as du
-from hiera_video.engine.checkpoint import checkpoint_path, last_checkpoint, load_checkpoint, save_checkpoint
+from hiera_video.engine.checkpoint import (
+    checkpoint_path,
+    last_checkpoint,
+    load_checkpoint,
+    make_checkpoint_state,
+    restore_checkpoint_state,
+    save_checkpoint,
+)
 from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.test_loop import check_bad_fraction, run_multiview_test
@@ -115,12 +122,7 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
     start_epoch = 0
     resume = last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
     if resume:
-        state = load_checkpoint(resume)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch = int(state["epoch"])
+        start_epoch = restore_checkpoint_state(load_checkpoint(resume), model, optimizer, scaler)
         logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
     elif cfg.TRAIN.CHECKPOINT_FILE_PATH:
         load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
@@ -160,13 +162,7 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
         if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last:
             if du.is_main_process():
                 path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
-                save_checkpoint(path, {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict() if use_scaler else None,
-                    "epoch": epoch + 1,
-                    "cfg": cfg.dump(),
-                })
+                save_checkpoint(path, make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg))
                 logger.info("wrote %s", path)
             du.barrier()
         if val_set is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last):

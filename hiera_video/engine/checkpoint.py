@@ -1,0 +1,249 @@
+"""Training checkpoints: atomic save, newest-checkpoint lookup, load, resume.
+
+Layout: ``{OUTPUT_DIR}/checkpoints/checkpoint_epoch_{epoch:05d}.pyth`` where
+``epoch`` is the number of finished epochs (1-based: the file written after the
+first epoch is ``checkpoint_epoch_00001.pyth``).
+
+A checkpoint is a dict that ``torch.load(..., weights_only=True)`` can read:
+
+* ``model``: the model's ``state_dict()`` (unwrapped from DDP),
+* ``optimizer``: ``optimizer.state_dict()``,
+* ``scaler``: ``GradScaler.state_dict()`` or ``None``,
+* ``epoch``: finished epochs (int),
+* ``cfg``: the run's configuration as a YAML string (``cfg.dump()``),
+* ``rng``: :func:`capture_rng_state` – tensors, ints, floats and strings only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import tempfile
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from iopath.common.file_io import g_pathmgr
+
+__all__ = [
+    "checkpoint_dir",
+    "checkpoint_path",
+    "save_checkpoint",
+    "list_checkpoints",
+    "last_checkpoint",
+    "load_checkpoint",
+    "capture_rng_state",
+    "restore_rng_state",
+    "make_checkpoint_state",
+    "restore_checkpoint_state",
+]
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^checkpoint_epoch_(\d+)\.pyth$")
+_URL_PREFIXES = ("http://", "https://")
+
+
+def checkpoint_dir(output_dir: str) -> str:
+    """``{output_dir}/checkpoints``."""
+    return os.path.join(output_dir, "checkpoints")
+
+
+def checkpoint_path(output_dir: str, epoch: int) -> str:
+    """``{output_dir}/checkpoints/checkpoint_epoch_{epoch:05d}.pyth``.
+
+    Args:
+        epoch: number of finished epochs, >= 1.
+
+    Raises:
+        ValueError: if ``epoch < 1``.
+    """
+    if int(epoch) < 1:
+        raise ValueError(f"epoch counts finished epochs and must be >= 1, got {epoch}")
+    return os.path.join(checkpoint_dir(output_dir), f"checkpoint_epoch_{int(epoch):05d}.pyth")
+
+
+def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically.
+
+    ``torch.save`` goes to a temporary file in the same folder (hidden, ending in
+    ``.tmp``), which is flushed, fsync'ed and then renamed onto ``path`` with
+    ``os.replace``. If anything fails, the temp file is removed and the exception
+    propagates: ``path`` then holds either its previous content or nothing, never a
+    partial file. The folder is created if missing. ``path`` must be local.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    g_pathmgr.mkdirs(folder)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # not supported on every platform/filesystem
+        pass
+
+
+def list_checkpoints(output_dir: str) -> List[str]:
+    """Checkpoint paths in ``{output_dir}/checkpoints``, sorted by epoch (oldest first).
+
+    Only names matching ``checkpoint_epoch_NNNNN.pyth`` count (temp files and other
+    files are ignored). A missing folder gives ``[]``.
+    """
+    folder = checkpoint_dir(output_dir)
+    if not g_pathmgr.isdir(folder):
+        return []
+    found = []
+    for name in g_pathmgr.ls(folder):
+        m = _NAME_RE.match(name)
+        if m and g_pathmgr.isfile(os.path.join(folder, name)):
+            found.append((int(m.group(1)), name))
+    return [os.path.join(folder, name) for _, name in sorted(found)]
+
+
+def last_checkpoint(output_dir: str) -> Optional[str]:
+    """Path of the checkpoint with the most finished epochs, or ``None`` if there is none."""
+    found = list_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path_or_url: str) -> Dict[str, Any]:
+    """Load a checkpoint (or any weights file) onto the CPU with ``weights_only=True``.
+
+    ``http(s)://`` URLs go through ``torch.hub.load_state_dict_from_url`` (cached in
+    ``$TORCH_HOME/hub/checkpoints``); anything else is opened with iopath's
+    ``g_pathmgr``.
+
+    Raises:
+        FileNotFoundError: if a local path does not exist.
+        pickle.UnpicklingError: if the file holds objects ``weights_only`` refuses.
+    """
+    if str(path_or_url).startswith(_URL_PREFIXES):
+        return torch.hub.load_state_dict_from_url(
+            path_or_url, map_location="cpu", weights_only=True
+        )
+    if not g_pathmgr.exists(path_or_url):
+        raise FileNotFoundError(f"checkpoint not found: {path_or_url}")
+    with g_pathmgr.open(path_or_url, "rb") as f:
+        return torch.load(f, map_location="cpu", weights_only=True)
+
+
+# --------------------------------------------------------------------------- RNG state
+def capture_rng_state() -> Dict[str, Any]:
+    """The torch (CPU and CUDA), Python and NumPy RNG states as ``weights_only``-safe data.
+
+    Returns:
+        ``{"torch": uint8 tensor, "cuda": [uint8 tensor per device], "python":
+        {"version": int, "state": int64 tensor (625,), "gauss_next": float | None},
+        "numpy": {"algorithm": str, "keys": int64 tensor (624,), "pos": int,
+        "has_gauss": int, "cached_gaussian": float}}``.
+    """
+    version, internal, gauss_next = random.getstate()
+    algorithm, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
+        "numpy": {
+            "algorithm": str(algorithm),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+    }
+
+
+def restore_rng_state(rng: Dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`; parts that are absent are left alone.
+
+    CUDA states are restored only when the same number of devices is visible.
+    """
+    if rng.get("torch") is not None:
+        torch.set_rng_state(rng["torch"].to(torch.uint8).cpu())
+    cuda = rng.get("cuda") or []
+    if cuda and torch.cuda.is_available():
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+        else:
+            logger.warning("checkpoint has CUDA RNG states for %d devices, %d visible: not restored",
+                           len(cuda), torch.cuda.device_count())
+    py = rng.get("python")
+    if py is not None:
+        internal = tuple(int(x) for x in py["state"].tolist())
+        random.setstate((int(py["version"]), internal, py["gauss_next"]))
+    npy = rng.get("numpy")
+    if npy is not None:
+        np.random.set_state((
+            npy["algorithm"],
+            npy["keys"].numpy().astype(np.uint32),
+            int(npy["pos"]),
+            int(npy["has_gauss"]),
+            float(npy["cached_gaussian"]),
+        ))
+
+
+# --------------------------------------------------------------------------- resume
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg) -> Dict[str, Any]:
+    """The dict :func:`save_checkpoint` should write after ``epoch`` finished epochs.
+
+    ``model`` may be DDP-wrapped (its ``.module`` is saved); ``scaler`` may be ``None``
+    or disabled (saved as ``None``); ``cfg`` is a CfgNode (dumped to YAML) or a string.
+    """
+    scaler_state = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
+    return {
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler_state,
+        "epoch": int(epoch),
+        "cfg": cfg if isinstance(cfg, str) else cfg.dump(),
+        "rng": capture_rng_state(),
+    }
+
+
+def restore_checkpoint_state(
+    state: Dict[str, Any], model, optimizer=None, scaler=None, restore_rng: bool = True
+) -> int:
+    """Load a checkpoint dict into ``model`` (strict), ``optimizer``, ``scaler`` and the RNGs.
+
+    Returns:
+        The number of finished epochs (``state["epoch"]``), i.e. the epoch to start at.
+
+    Raises:
+        KeyError: if ``state`` lacks ``model`` or ``epoch`` (not a training checkpoint),
+            or ``optimizer`` is given but ``state`` has no optimizer state.
+    """
+    missing = [k for k in ("model", "epoch") if k not in state]
+    if optimizer is not None and state.get("optimizer") is None:
+        missing.append("optimizer")
+    if missing:
+        raise KeyError(f"not a training checkpoint: missing {missing} (keys: {sorted(state)})")
+    _unwrap(model).load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if restore_rng and state.get("rng"):
+        restore_rng_state(state["rng"])
+    return int(state["epoch"])

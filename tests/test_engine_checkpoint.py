@@ -1,0 +1,162 @@
+"""Checkpoints: naming, atomic save, lookup, weights_only round trip, RNG and resume."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hiera_video.config import get_cfg
+from hiera_video.engine.checkpoint import (
+    capture_rng_state,
+    checkpoint_dir,
+    checkpoint_path,
+    last_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    make_checkpoint_state,
+    restore_checkpoint_state,
+    restore_rng_state,
+    save_checkpoint,
+)
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+
+
+def _trained_state(cfg, epoch=3):
+    model = _model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randn(5, 4)).sum().backward()
+    opt.step()  # so the optimizer state holds exp_avg tensors and a step count
+    return model, opt, make_checkpoint_state(model, opt, None, epoch, cfg)
+
+
+def test_paths(tmp_path):
+    out = str(tmp_path)
+    assert checkpoint_dir(out) == os.path.join(out, "checkpoints")
+    assert checkpoint_path(out, 7) == os.path.join(out, "checkpoints", "checkpoint_epoch_00007.pyth")
+    with pytest.raises(ValueError):
+        checkpoint_path(out, 0)
+
+
+def test_list_and_last_checkpoint(tmp_path):
+    out = str(tmp_path)
+    assert list_checkpoints(out) == [] and last_checkpoint(out) is None
+    for epoch in (10, 2, 1):
+        save_checkpoint(checkpoint_path(out, epoch), {"epoch": epoch})
+    folder = checkpoint_dir(out)
+    # noise that must be ignored: a temp file, an unrelated file, a folder with a matching name
+    open(os.path.join(folder, ".checkpoint_epoch_00011.pyth.abc.tmp"), "wb").close()
+    open(os.path.join(folder, "notes.txt"), "w").close()
+    os.mkdir(os.path.join(folder, "checkpoint_epoch_00099.pyth"))
+    names = [os.path.basename(p) for p in list_checkpoints(out)]
+    assert names == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth",
+                     "checkpoint_epoch_00010.pyth"]
+    assert last_checkpoint(out) == checkpoint_path(out, 10)
+    assert load_checkpoint(last_checkpoint(out)) == {"epoch": 10}
+
+
+def test_full_state_round_trips_with_weights_only(tmp_path):
+    cfg = get_cfg()
+    cfg.SOLVER.BASE_LR = 0.123
+    model, opt, state = _trained_state(cfg)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    state["scaler"] = scaler.state_dict()
+    assert state["scaler"]["scale"] == 1024.0
+    path = checkpoint_path(str(tmp_path), 3)
+    save_checkpoint(path, state)
+    loaded = load_checkpoint(path)  # torch.load(..., weights_only=True) must accept it all
+    assert loaded["epoch"] == 3
+    assert "BASE_LR: 0.123" in loaded["cfg"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded["model"][k], v)
+    assert loaded["optimizer"]["state"][0]["step"] == 1
+    assert torch.equal(loaded["optimizer"]["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert loaded["scaler"]["scale"] == 1024.0
+    rng = loaded["rng"]
+    assert torch.equal(rng["torch"], state["rng"]["torch"])
+    assert torch.equal(rng["python"]["state"], state["rng"]["python"]["state"])
+    assert torch.equal(rng["numpy"]["keys"], state["rng"]["numpy"]["keys"])
+
+
+def test_rng_restore_reproduces_draws(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    random.gauss(0, 1)  # leaves a cached gaussian in the python state
+    np.random.standard_normal()  # and one in numpy's
+    path = str(tmp_path / "rng.pyth")
+    save_checkpoint(path, {"rng": capture_rng_state()})
+    first = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    random.seed(99), np.random.seed(99), torch.manual_seed(99)
+    restore_rng_state(load_checkpoint(path)["rng"])
+    again = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    assert first[:3] == again[:3] and torch.equal(first[3], again[3])
+
+
+def test_save_is_atomic_when_torch_save_fails(tmp_path, monkeypatch):
+    path = checkpoint_path(str(tmp_path), 1)
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    real_save = torch.save
+
+    def half_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 garbage, half a zip")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_save)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    new_path = checkpoint_path(str(tmp_path), 2)
+    with pytest.raises(OSError):
+        save_checkpoint(new_path, {"epoch": 2})
+    monkeypatch.setattr(torch, "save", real_save)
+    # the old file is intact, the new one never appeared, no temp file is left behind
+    assert torch.equal(load_checkpoint(path)["w"], torch.ones(3))
+    assert not os.path.exists(new_path)
+    assert os.listdir(checkpoint_dir(str(tmp_path))) == ["checkpoint_epoch_00001.pyth"]
+    assert last_checkpoint(str(tmp_path)) == path
+
+
+def test_load_errors_and_url(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_checkpoint(str(tmp_path / "missing.pyth"))
+    calls = {}
+
+    def fake_hub(url, **kwargs):
+        calls.update(kwargs, url=url)
+        return {"model": {}}
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_hub)
+    assert load_checkpoint("https://example.com/w.pth") == {"model": {}}
+    assert calls == {"url": "https://example.com/w.pth", "map_location": "cpu", "weights_only": True}
+
+
+class Arbitrary:
+    """A plain Python object: pickle can save it, weights_only loading must refuse it."""
+
+
+def test_weights_only_refuses_arbitrary_objects(tmp_path):
+    path = str(tmp_path / "evil.pyth")
+    save_checkpoint(path, {"obj": Arbitrary()})
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        load_checkpoint(path)
+
+
+def test_resume_restores_model_optimizer_epoch(tmp_path):
+    cfg = get_cfg()
+    model, opt, state = _trained_state(cfg, epoch=4)
+    save_checkpoint(checkpoint_path(str(tmp_path), 4), state)
+    fresh = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    epoch = restore_checkpoint_state(load_checkpoint(last_checkpoint(str(tmp_path))), fresh, fresh_opt)
+    assert epoch == 4
+    for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert fresh_opt.state_dict()["state"][0]["step"] == 1
+    with pytest.raises(KeyError, match="missing"):
+        restore_checkpoint_state({"model": {}}, fresh)
