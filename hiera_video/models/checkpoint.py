@@ -1,0 +1,208 @@
+"""Loading pretrained weights into ``Hiera``: official checkpoints, plain state dicts, our training checkpoints.
+
+``load_pretrained`` reconciles a checkpoint with a model in a fixed, logged way (logger ``hiera_video.models``):
+
+* container formats: official ``{"model_state": sd}`` (``dl.fbaipublicfiles.com/hiera/*.pth``), our training
+  checkpoints ``{"model": sd, "epoch": ...}``, ``{"state_dict": sd}``, or a plain ``sd``;
+* key prefixes ``module.`` (DDP) and ``_orig_mod.`` (``torch.compile``) are stripped;
+* MAE-only keys (``decoder*``, ``mask_token``, ``encoder_norm*``, ``multi_scale_fusion_heads*``) are dropped;
+  for such an MAE checkpoint the model's ``norm.*`` / ``head.*`` (absent from MAE encoders) stay freshly
+  initialised and are reported as reset;
+* a head of another size than the model's is dropped (the model keeps its fresh head, reported as reset);
+* position embeddings of another grid are resampled: ``pos_embed_spatial [1, h*w, C]`` bicubic in 2-D,
+  ``pos_embed_temporal [1, t, C]`` linear in 1-D (both ``align_corners=False``), a joint ``pos_embed``
+  bicubic (2-D) or trilinear (3-D, same T);
+* anything else that is missing, unexpected or of the wrong shape raises ``CheckpointMismatchError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any, Dict, List, Mapping, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from iopath.common.file_io import g_pathmgr
+
+logger = logging.getLogger("hiera_video.models")
+
+MAE_ONLY_PREFIXES = ("decoder", "mask_token", "encoder_norm", "multi_scale_fusion_heads")
+_STRIP_PREFIXES = ("module.", "_orig_mod.")
+_HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
+Source = Union[str, os.PathLike, Mapping[str, Any]]
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint's keys or shapes cannot be reconciled with the model; the message lists them."""
+
+
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _unwrap(obj: Any, where: str) -> Dict[str, torch.Tensor]:
+    """Find the state dict inside a loaded checkpoint object and strip wrapper prefixes."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointMismatchError(f"{where}: expected a dict, got {type(obj).__name__}")
+    for container in ("model_state", "model", "state_dict"):
+        if isinstance(obj.get(container), Mapping):
+            obj = obj[container]
+            break
+    non_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if non_tensors:
+        raise CheckpointMismatchError(
+            f"{where}: no state dict found (looked for 'model_state', 'model', 'state_dict'); "
+            f"non-tensor entries: {sorted(map(str, non_tensors))[:20]}"
+        )
+    state: Dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        for prefix in _STRIP_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        state[key] = value
+    return state
+
+
+def read_state_dict(source: Source) -> Dict[str, torch.Tensor]:
+    """Load a checkpoint and return its flat model state dict (CPU tensors, prefixes stripped).
+
+    Args:
+        source: http(s) URL (downloaded and cached by ``torch.hub.load_state_dict_from_url``), a local
+            or iopath path (read through ``g_pathmgr``), or an already loaded checkpoint / state dict.
+    Both loaders use ``weights_only=True``: no arbitrary pickled objects are executed.
+
+    Raises:
+        CheckpointMismatchError: the object holds no recognisable state dict.
+    """
+    if isinstance(source, Mapping):
+        return _unwrap(source, "checkpoint")
+    path = os.fspath(source)
+    if _is_url(path):
+        obj = torch.hub.load_state_dict_from_url(path, map_location="cpu", weights_only=True)
+    else:
+        with g_pathmgr.open(path, "rb") as f:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+    return _unwrap(obj, path)
+
+
+def interpolate_pos_embed(
+    embed: torch.Tensor, old_grid: List[int], new_grid: List[int]
+) -> torch.Tensor:
+    """Resample a raster-ordered position embedding ``[1, prod(old_grid), C] -> [1, prod(new_grid), C]``.
+
+    1-D grids use linear, 2-D bicubic and 3-D trilinear interpolation, all with ``align_corners=False``.
+    Computed in float32, returned in ``embed``'s dtype.
+    """
+    modes = {1: "linear", 2: "bicubic", 3: "trilinear"}
+    channels = embed.shape[-1]
+    # [1, prod(old), C] -> [1, *old, C] -> [1, C, *old]
+    grid = embed.float().reshape(1, *old_grid, channels).movedim(-1, 1)
+    grid = F.interpolate(grid, size=tuple(new_grid), mode=modes[len(old_grid)], align_corners=False)
+    # [1, C, *new] -> [1, *new, C] -> [1, prod(new), C]
+    return grid.movedim(1, -1).reshape(1, -1, channels).to(embed.dtype)
+
+
+def _square_side(count: int, key: str) -> int:
+    side = math.isqrt(count)
+    if side * side != count:
+        raise CheckpointMismatchError(f"{key}: {count} positions do not form a square grid; cannot resample")
+    return side
+
+
+def _source_grid(key: str, old: torch.Tensor, model: nn.Module) -> List[int]:
+    """Guess the checkpoint's grid for a position embedding (square spatial grids, as all official ones)."""
+    grid = list(getattr(model, "tokens_spatial_shape"))
+    count = old.shape[1]
+    if key == "pos_embed_temporal":
+        return [count]
+    if key == "pos_embed_spatial" or len(grid) == 2:
+        side = _square_side(count, key)
+        return [side, side]
+    frames = grid[0]  # joint 3-D embedding: assume the same number of token frames
+    if count % frames:
+        raise CheckpointMismatchError(f"{key}: {count} positions are not a multiple of T={frames}")
+    side = _square_side(count // frames, key)
+    return [frames, side, side]
+
+
+def _target_grid(key: str, model: nn.Module) -> List[int]:
+    grid = list(getattr(model, "tokens_spatial_shape"))
+    if key == "pos_embed_temporal":
+        return grid[:1]
+    if key == "pos_embed_spatial":
+        return grid[1:]
+    return grid
+
+
+def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
+    """Load ``source`` into ``model`` (a ``Hiera``), adapting head, position embeddings and MAE keys.
+
+    Args:
+        model: the model to fill; its parameters not in the checkpoint are only allowed for a reset head.
+        source: path, URL or loaded checkpoint (see ``read_state_dict``).
+
+    Returns:
+        ``{"reset": [...], "interpolated": [...], "dropped": [...]}``: keys kept at the model's fresh init,
+        position embeddings that were resampled, checkpoint keys that were discarded.
+
+    Raises:
+        CheckpointMismatchError: missing keys, unexpected keys or shape mismatches other than the above.
+    """
+    state = dict(read_state_dict(source))
+    expected = model.state_dict()
+    report: Dict[str, List[str]] = {"reset": [], "interpolated": [], "dropped": []}
+
+    mae_keys = sorted(k for k in state if k.startswith(MAE_ONLY_PREFIXES))
+    for key in mae_keys:
+        del state[key]
+    if mae_keys:
+        report["dropped"] += mae_keys
+        logger.info("load_pretrained: dropped %d MAE-only keys: %s", len(mae_keys), mae_keys)
+
+    head_key = _HEAD_KEYS[0]
+    if head_key in state and head_key in expected and state[head_key].shape != expected[head_key].shape:
+        checkpoint_classes = state[head_key].shape[0]
+        removed = [k for k in _HEAD_KEYS if k in state]
+        for key in removed:
+            del state[key]
+        reset = [k for k in _HEAD_KEYS if k in expected]
+        report["dropped"] += removed
+        report["reset"] += reset
+        logger.warning(
+            "load_pretrained: checkpoint head has %d classes, model has %d; reset keys %s",
+            checkpoint_classes, expected[head_key].shape[0], reset,
+        )
+    if mae_keys:  # MAE encoders have no final norm / head: keep the fresh ones
+        fresh = [k for k in expected if k.startswith(("norm.", "head.")) and k not in state]
+        fresh = [k for k in fresh if k not in report["reset"]]
+        if fresh:
+            report["reset"] += fresh
+            logger.warning("load_pretrained: MAE checkpoint has no %s; keeping fresh init", fresh)
+
+    for key in ("pos_embed", "pos_embed_spatial", "pos_embed_temporal"):
+        if key not in state or key not in expected or state[key].shape == expected[key].shape:
+            continue
+        old, new = state[key], expected[key]
+        if old.ndim != 3 or old.shape[0] != 1 or old.shape[2] != new.shape[2]:
+            raise CheckpointMismatchError(f"{key}: checkpoint {list(old.shape)} vs model {list(new.shape)}")
+        state[key] = interpolate_pos_embed(old, _source_grid(key, old, model), _target_grid(key, model))
+        report["interpolated"].append(key)
+        logger.info("load_pretrained: interpolated %s %s -> %s", key, list(old.shape), list(new.shape))
+
+    missing = sorted(k for k in expected if k not in state and k not in report["reset"])
+    unexpected = sorted(k for k in state if k not in expected)
+    wrong_shape = sorted(
+        f"{k}: checkpoint {list(state[k].shape)} vs model {list(expected[k].shape)}"
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or wrong_shape:
+        parts = [f"{title} {keys}" for title, keys in
+                 (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong_shape))
+                 if keys]
+        raise CheckpointMismatchError("checkpoint does not match the model: " + "; ".join(parts))
+    model.load_state_dict(state, strict=False)
+    return report
