@@ -1,0 +1,43 @@
+"""Data: video lists, decoding (PyAV / decord), temporal sampling, transforms, datasets.
+
+Public API (see each module's docstring):
+
+- :mod:`.lists`: ``VideoRecord``, ``ListFormatError``, ``read_video_list``.
+- :mod:`.decoders`: ``VideoDecodeError``, ``VideoReader``, ``open_video``, ``decode_clips``, ``DecodedClips``.
+- :mod:`.sampling`: ``clip_span``, ``random_clip_start``, ``test_clip_start``, ``clip_indices``,
+  ``train_clip_indices``, ``test_clip_indices``.
+- :mod:`.transforms`: ``train_transform``, ``test_views`` (+ ``resize_short_side``, ``spatial_crops``,
+  ``normalize_clip``).
+- :mod:`.kinetics`: ``Kinetics``, ``collate_train``.
+- :mod:`.synthetic`: ``make_motion_dataset``, ``write_video``.
+"""
+
+from .decoders import DecodedClips, VideoDecodeError, VideoReader, decode_clips, open_video
+from .kinetics import Kinetics, collate_train
+from .lists import ListFormatError, VideoRecord, read_video_list
+from .sampling import clip_indices, clip_span, random_clip_start, test_clip_indices, test_clip_start, train_clip_indices
+from .synthetic import make_motion_dataset, write_video
+from .transforms import test_views, train_transform
+
+__all__ = [
+    "VideoRecord",
+    "ListFormatError",
+    "read_video_list",
+    "VideoDecodeError",
+    "VideoReader",
+    "DecodedClips",
+    "open_video",
+    "decode_clips",
+    "clip_span",
+    "random_clip_start",
+    "test_clip_start",
+    "clip_indices",
+    "train_clip_indices",
+    "test_clip_indices",
+    "train_transform",
+    "test_views",
+    "Kinetics",
+    "collate_train",
+    "make_motion_dataset",
+    "write_video",
+]

@@ -1,0 +1,199 @@
+"""Kinetics-style video classification dataset (PySlowFast's ``Kinetics`` contract).
+
+``Kinetics(cfg, split)`` reads ``{DATA.PATH_TO_DATA_DIR}/{stem}.csv`` with ``stem`` =
+``"train"``, ``"val"`` or, for ``split="test"``, ``TEST.SPLIT``. Frame indices are
+computed at ``DATA.TARGET_FPS`` from each stream's real fps and real frame count
+(see :mod:`hiera_video.data.sampling`, :func:`hiera_video.data.decoders.decode_clips`).
+
+Items (one dataset index = one video):
+
+- ``"train"``: ``{"clip": float (C, T, H, W), "label": int, "index": int, "bad": [(path, error), ...]}``
+  — a random temporal window and :func:`~hiera_video.data.transforms.train_transform`
+  (``T = DATA.NUM_FRAMES``, ``H = W = DATA.TRAIN_CROP_SIZE``). A video that fails is
+  logged (warning, with path and reason), appended to ``"bad"`` and replaced by a
+  random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
+  naming the failed paths. ``"index"`` is the index actually returned (the replacement
+  when there was one). Callers count per-epoch failures from ``"bad"``.
+- ``"val"``: the same dict, deterministic: the centre temporal clip (offset sampling
+  with one clip), short side resized to ``DATA.TEST_CROP_SIZE`` and the centre crop
+  (``H = W = TEST_CROP_SIZE``) — i.e. a test item with 1 x 1 views. A failing video is
+  replaced by the next indices in order (``index + 1``, ``index + 2``, ...), so
+  validation is reproducible.
+- ``"test"``: ``{"views": float (V, C, T, H, W) or None, "label": int, "index": int,
+  "path": str, "view_ids": [(temporal_clip, spatial_crop), ...], "error": str or None}``
+  with ``V = TEST.NUM_ENSEMBLE_VIEWS * TEST.NUM_SPATIAL_CROPS`` in temporal-major order
+  (``view v`` is temporal clip ``v // S``, crop ``v % S``). The frames of all temporal
+  clips are decoded in one pass. A failing video gives ``views=None`` and ``error``
+  set (and a warning log naming the path) — never an exception, never a substitute
+  video. Use a DataLoader with ``batch_size=None``.
+
+Config keys read: DATA.{PATH_TO_DATA_DIR, PATH_PREFIX, PATH_LABEL_SEPARATOR,
+NUM_FRAMES, SAMPLING_RATE, TARGET_FPS, TRAIN_CROP_SIZE, TEST_CROP_SIZE,
+TRAIN_JITTER_SCALES_RELATIVE, TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD,
+DECODING_BACKEND, MAX_RETRIES}, TEST.{SPLIT, NUM_ENSEMBLE_VIEWS, NUM_SPATIAL_CROPS}.
+
+Source: the split files, retry-with-another-index for training and the
+``NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS`` test views follow PySlowFast
+``slowfast/datasets/kinetics.py``; unlike it, test never retries or substitutes, and
+failures are reported instead of printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+import torch
+
+from .decoders import BACKENDS, decode_clips
+from .lists import VideoRecord, read_video_list
+from .sampling import test_clip_indices, train_clip_indices
+from .transforms import test_views, train_transform
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Kinetics", "collate_train", "SPLITS"]
+
+SPLITS = ("train", "val", "test")
+
+
+class Kinetics(torch.utils.data.Dataset):
+    """Video dataset over a Kinetics-format list; see the module docstring for items.
+
+    Args:
+        cfg: the run's config (fvcore ``CfgNode``).
+        split: "train", "val" or "test".
+
+    Attributes:
+        records: the list's :class:`~hiera_video.data.lists.VideoRecord` objects.
+        num_videos: ``len(records)``.
+
+    Raises:
+        ValueError: unknown split or backend, ``NUM_SPATIAL_CROPS`` not 1 or 3, an
+            empty list.
+        FileNotFoundError / ListFormatError: from reading the list.
+    """
+
+    def __init__(self, cfg, split: str):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        d, t = cfg.DATA, cfg.TEST
+        if d.DECODING_BACKEND not in BACKENDS:
+            raise ValueError(f"DATA.DECODING_BACKEND must be one of {BACKENDS}, got {d.DECODING_BACKEND!r}")
+        if t.NUM_SPATIAL_CROPS not in (1, 3):
+            raise ValueError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {t.NUM_SPATIAL_CROPS}")
+        if t.NUM_ENSEMBLE_VIEWS < 1:
+            raise ValueError(f"TEST.NUM_ENSEMBLE_VIEWS must be >= 1, got {t.NUM_ENSEMBLE_VIEWS}")
+        self.cfg = cfg
+        self.split = split
+        stem = (getattr(t, "SPLIT", "") or "test") if split == "test" else split
+        self.list_path = os.path.join(d.PATH_TO_DATA_DIR, f"{stem}.csv")
+        self.records: list[VideoRecord] = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR)
+        if not self.records:
+            raise ValueError(f"no videos in {self.list_path}")
+        self.backend = d.DECODING_BACKEND
+        self.num_frames, self.sampling_rate, self.target_fps = d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS
+        self.max_retries = int(d.MAX_RETRIES)
+        self.num_temporal, self.num_spatial = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
+        self._train_tf = train_transform(cfg) if split == "train" else None
+        logger.info("%s: %d videos from %s (backend %s)", split, len(self.records), self.list_path, self.backend)
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.split == "test":
+            return self._test_item(index)
+        return self._clip_item(index)
+
+    # -------------------------------------------------------------------- train / val
+    def _load_clip(self, record: VideoRecord) -> torch.Tensor:
+        """float ``(C, T, H, W)`` for train (random) or val (centre, 1 x 1 view)."""
+        d = self.cfg.DATA
+        if self.split == "train":
+            def indices_fn(n, fps):
+                return [train_clip_indices(n, self.num_frames, self.sampling_rate, fps, self.target_fps)]
+        else:
+            def indices_fn(n, fps):
+                return [test_clip_indices(n, 0, 1, self.num_frames, self.sampling_rate, fps, self.target_fps)]
+        frames = decode_clips(record.path, indices_fn, self.backend).clips[0]  # uint8 (T, H, W, C)
+        if self.split == "train":
+            return self._train_tf(frames)
+        return test_views(frames, d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0]
+
+    def _clip_item(self, index: int) -> dict[str, Any]:
+        bad: list[tuple[str, str]] = []
+        current = index
+        for attempt in range(self.max_retries + 1):
+            record = self.records[current]
+            try:
+                clip = self._load_clip(record)
+                return {"clip": clip, "label": record.label, "index": current, "bad": bad}
+            except Exception as e:  # VideoDecodeError, or a library error on a broken file
+                reason = _describe(e)
+                logger.warning("%s: skipping unreadable video %s: %s", self.split, record.path, reason)
+                bad.append((record.path, reason))
+            if self.split == "train":
+                current = random.randrange(len(self.records))
+            else:
+                current = (index + attempt + 1) % len(self.records)
+        last = "; ".join(r if p in r else f"{p}: {r}" for p, r in bad[-3:])
+        raise RuntimeError(
+            f"{self.split}: {len(bad)} videos failed in a row starting at index {index} "
+            f"(DATA.MAX_RETRIES={self.max_retries}); last failures: {last}"
+        )
+
+    # -------------------------------------------------------------------- test
+    def _test_item(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        n_t, n_s = self.num_temporal, self.num_spatial
+        item: dict[str, Any] = {
+            "views": None,
+            "label": record.label,
+            "index": index,
+            "path": record.path,
+            "view_ids": [(i, j) for i in range(n_t) for j in range(n_s)],
+            "error": None,
+        }
+
+        def indices_fn(n, fps):
+            return [
+                test_clip_indices(n, i, n_t, self.num_frames, self.sampling_rate, fps, self.target_fps)
+                for i in range(n_t)
+            ]
+
+        d = self.cfg.DATA
+        try:
+            clips = decode_clips(record.path, indices_fn, self.backend).clips  # n_t x uint8 (T, H, W, C)
+            views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s, d.MEAN, d.STD) for c in clips])
+            item["views"] = views.flatten(0, 1)  # (n_t * n_s, C, T, H, W), temporal-major
+        except Exception as e:  # never raise at test time: report and exclude
+            item["error"] = _describe(e)
+            logger.warning("test: excluding unreadable video %s: %s", record.path, item["error"])
+        return item
+
+
+def _describe(e: Exception) -> str:
+    text = str(e)
+    return text if isinstance(e, RuntimeError) and text else f"{type(e).__name__}: {text}"
+
+
+def collate_train(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Collate train/val items.
+
+    Returns:
+        ``{"clip": float (B, C, T, H, W), "label": int64 (B,), "index": int64 (B,),
+        "bad": [(path, error), ...]}`` — ``"bad"`` concatenates the items' lists.
+    """
+    return {
+        "clip": torch.stack([b["clip"] for b in batch]),
+        "label": torch.tensor([b["label"] for b in batch], dtype=torch.long),
+        "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+        "bad": [x for b in batch for x in b["bad"]],
+    }

@@ -1,0 +1,136 @@
+"""Video list files in PySlowFast's Kinetics format.
+
+One video per line, ``path label``, e.g.::
+
+    abseiling/abc123_000010_000020.mp4 0
+    /abs/path/to/video.mp4,17
+
+The separator is ``DATA.PATH_LABEL_SEPARATOR``; when it is ``""`` a comma or any
+run of whitespace separates the two fields (so paths cannot contain spaces in that
+mode). Relative paths are joined to ``DATA.PATH_PREFIX``; absolute paths are kept.
+Blank lines are skipped. Files are read through iopath's ``g_pathmgr`` so any
+registered path handler (local, HTTP, manifold, ...) works.
+
+Source: the list format and the two config keys follow PySlowFast's
+``slowfast/datasets/kinetics.py`` (``_construct_loader``); the malformed-line
+errors (file and line number) are ours — PySlowFast only asserts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+from iopath.common.file_io import g_pathmgr
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VideoRecord", "ListFormatError", "read_video_list", "parse_list_line"]
+
+# Comma or whitespace, with optional whitespace around a comma.
+_DEFAULT_SPLIT = re.compile(r"\s*,\s*|\s+")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One line of a video list.
+
+    Attributes:
+        path: video path, already joined to the path prefix when it was relative.
+        label: class index, an integer ``>= 0``.
+    """
+
+    path: str
+    label: int
+
+
+class ListFormatError(ValueError):
+    """A malformed line in a video list.
+
+    The message is ``"{file}:{lineno}: {why}: {line!r}"``; the parts are also kept as
+    the attributes ``file``, ``lineno`` (1-based), ``why`` and ``line``.
+    """
+
+    def __init__(self, file: str, lineno: int, why: str, line: str):
+        super().__init__(f"{file}:{lineno}: {why}: {line!r}")
+        self.file = file
+        self.lineno = lineno
+        self.why = why
+        self.line = line
+
+    def __reduce__(self):  # keep it picklable (DataLoader workers re-raise in the parent)
+        return (type(self), (self.file, self.lineno, self.why, self.line))
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix or os.path.isabs(path) or "://" in path:
+        return path
+    return os.path.join(prefix, path)
+
+
+def parse_list_line(line: str, separator: str = "") -> tuple[str, int] | str:
+    """Split one non-blank line into ``(path, label)``.
+
+    Args:
+        line: the line without its newline.
+        separator: the field separator, or ``""`` for a comma or any whitespace.
+
+    Returns:
+        ``(path, label)`` on success, otherwise a string saying why the line is
+        malformed (the caller turns it into a :class:`ListFormatError`).
+    """
+    text = line.strip()
+    if separator:
+        fields = [f.strip() for f in text.split(separator)]
+    else:
+        fields = [f for f in _DEFAULT_SPLIT.split(text) if f != ""]
+    if len(fields) < 2 or fields[0] == "":
+        return "missing label (expected 'path label')"
+    if len(fields) > 2:
+        return f"too many fields ({len(fields)}, expected 2: 'path label')"
+    path, label_text = fields
+    if label_text == "":
+        return "missing label (expected 'path label')"
+    try:
+        label = int(label_text)
+    except ValueError:
+        return f"label {label_text!r} is not an integer"
+    if label < 0:
+        return f"label {label} is negative"
+    return path, label
+
+
+def read_video_list(list_path: str, path_prefix: str = "", separator: str = "") -> list[VideoRecord]:
+    """Read a Kinetics-format list file (``path label`` per line).
+
+    Args:
+        list_path: the list file (any iopath path).
+        path_prefix: joined to every relative path (``DATA.PATH_PREFIX``).
+        separator: ``DATA.PATH_LABEL_SEPARATOR``; ``""`` accepts a comma or any
+            whitespace between path and label.
+
+    Returns:
+        The records, in file order.
+
+    Raises:
+        FileNotFoundError: ``list_path`` does not exist (the message names it).
+        ListFormatError: a line lacks a label, has a non-integer or negative label,
+            or has more than two fields; the message is ``"{file}:{lineno}: {why}: {line!r}"``.
+    """
+    if not g_pathmgr.exists(list_path):
+        raise FileNotFoundError(f"video list not found: {list_path}")
+    records: list[VideoRecord] = []
+    with g_pathmgr.open(list_path, "r") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                continue
+            parsed = parse_list_line(line, separator)
+            if isinstance(parsed, str):
+                raise ListFormatError(list_path, lineno, parsed, line)
+            path, label = parsed
+            records.append(VideoRecord(_join(path_prefix, path), label))
+    logger.debug("read %d videos from %s", len(records), list_path)
+    return records

@@ -1,0 +1,155 @@
+"""Clip transforms built from ``torchvision.transforms.v2``.
+
+Decoders give uint8 frames ``(T, H, W, C)``; torchvision's video transforms take
+``tv_tensors.Video`` ``(T, C, H, W)`` and draw ONE set of random parameters per call,
+so every frame of a clip gets the same crop and flip. The model wants float
+``(C, T, H, W)``.
+
+- Train: ``RandomResizedCrop(DATA.TRAIN_CROP_SIZE, scale=DATA.TRAIN_JITTER_SCALES_RELATIVE,
+  ratio=DATA.TRAIN_JITTER_ASPECT_RELATIVE, antialias=True)``, ``RandomHorizontalFlip`` when
+  ``DATA.RANDOM_FLIP``, ``ToDtype(float32, scale=True)`` (pixels to [0, 1]),
+  ``Normalize(DATA.MEAN, DATA.STD)``.
+- Test / val: short side resized to ``DATA.TEST_CROP_SIZE`` (antialiased bilinear), then
+  1 centre crop or 3 square crops (left / centre / right of a landscape frame, top /
+  centre / bottom of a portrait one), then the same scaling and normalisation.
+
+Source: the test crops follow PySlowFast ``transform.uniform_crop`` (centre offset
+``ceil((side - size) / 2)``); the train crop follows PySlowFast ``spatial_sampling``
+with relative scale/aspect jitter (its ``random_resized_crop`` path, used by the
+MAE-ST / Hiera fine-tuning configs).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+__all__ = ["train_transform", "TrainTransform", "resize_short_side", "spatial_crops", "normalize_clip", "test_views"]
+
+
+def _as_video(frames: torch.Tensor) -> tv_tensors.Video:
+    """uint8 ``(T, H, W, C)`` → ``tv_tensors.Video`` ``(T, C, H, W)``."""
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise ValueError(f"expected frames (T, H, W, C), got shape {tuple(frames.shape)}")
+    return tv_tensors.Video(frames.permute(0, 3, 1, 2))
+
+
+class TrainTransform:
+    """Callable: uint8 ``(T, H, W, C)`` → float32 ``(C, T, crop, crop)``, normalised.
+
+    Wraps a ``v2.Compose`` (attribute ``transform``) of RandomResizedCrop,
+    optional RandomHorizontalFlip, ToDtype and Normalize.
+    """
+
+    def __init__(
+        self,
+        crop_size: int,
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (0.75, 4 / 3),
+        flip: bool = True,
+        mean: Sequence[float] = (0.45, 0.45, 0.45),
+        std: Sequence[float] = (0.225, 0.225, 0.225),
+    ):
+        ops = [v2.RandomResizedCrop(crop_size, scale=tuple(scale), ratio=tuple(ratio), antialias=True)]
+        if flip:
+            ops.append(v2.RandomHorizontalFlip())
+        ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+        self.transform = v2.Compose(ops)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        out = self.transform(_as_video(frames))  # (T, C, H, W)
+        return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
+
+    def __repr__(self) -> str:
+        return f"TrainTransform({self.transform})"
+
+
+def train_transform(cfg) -> TrainTransform:
+    """Training transform from ``cfg.DATA`` (TRAIN_CROP_SIZE, TRAIN_JITTER_SCALES_RELATIVE,
+    TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD).
+
+    Returns:
+        :class:`TrainTransform`: uint8 ``(T, H, W, C)`` → float ``(C, T, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
+    """
+    d = cfg.DATA
+    return TrainTransform(
+        d.TRAIN_CROP_SIZE,
+        scale=d.TRAIN_JITTER_SCALES_RELATIVE,
+        ratio=d.TRAIN_JITTER_ASPECT_RELATIVE,
+        flip=d.RANDOM_FLIP,
+        mean=d.MEAN,
+        std=d.STD,
+    )
+
+
+def resize_short_side(frames: torch.Tensor, size: int) -> tv_tensors.Video:
+    """uint8 ``(T, H, W, C)`` → ``tv_tensors.Video`` ``(T, C, H', W')`` with ``min(H', W') == size``.
+
+    The long side becomes ``int(size * long / short)`` (``v2.functional.resize`` with one
+    int; antialiased bilinear).
+    """
+    return F.resize(_as_video(frames), [size], antialias=True)
+
+
+def spatial_crops(video: torch.Tensor, size: int, num_crops: int) -> list[torch.Tensor]:
+    """Square crops of side ``size`` from ``(T, C, H, W)`` (``H, W >= size``).
+
+    ``num_crops == 1``: the centre crop. ``num_crops == 3``: left, centre, right when
+    ``W >= H`` (top, centre, bottom when ``H > W``), in that order (spatial index 0, 1, 2).
+
+    Raises:
+        ValueError: ``num_crops`` not 1 or 3, or the frame smaller than ``size``.
+    """
+    if num_crops not in (1, 3):
+        raise ValueError(f"NUM_SPATIAL_CROPS must be 1 or 3, got {num_crops}")
+    h, w = video.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"cannot cut {size}x{size} crops from {h}x{w} frames")
+    top, left = int(math.ceil((h - size) / 2)), int(math.ceil((w - size) / 2))
+    if num_crops == 1:
+        offsets = [(top, left)]
+    elif h > w:
+        offsets = [(0, left), (top, left), (h - size, left)]
+    else:
+        offsets = [(top, 0), (top, left), (top, w - size)]
+    return [F.crop(video, t, l, size, size) for t, l in offsets]
+
+
+def normalize_clip(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``(T, C, H, W)`` → float32 ``(C, T, H, W)`` scaled to [0, 1] and normalised."""
+    out = F.normalize(F.to_dtype(video, torch.float32, scale=True), mean=list(mean), std=list(std))
+    return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
+
+
+def test_views(
+    frames: torch.Tensor,
+    crop_size: int,
+    num_spatial_crops: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> torch.Tensor:
+    """All spatial views of one temporal clip.
+
+    Args:
+        frames: uint8 ``(T, H, W, C)``.
+        crop_size: ``DATA.TEST_CROP_SIZE`` (pixels): short side resize and crop side.
+        num_spatial_crops: ``TEST.NUM_SPATIAL_CROPS``, 1 or 3.
+        mean, std: per-channel normalisation of [0, 1] pixels.
+
+    Returns:
+        float32 ``(S, C, T, crop_size, crop_size)``, ``S = num_spatial_crops``, in
+        spatial-index order (see :func:`spatial_crops`).
+
+    Raises:
+        ValueError: bad ``frames`` shape or ``num_spatial_crops``.
+    """
+    resized = resize_short_side(frames, crop_size)
+    return torch.stack([normalize_clip(c, mean, std) for c in spatial_crops(resized, crop_size, num_spatial_crops)])
+
+
+test_views.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

@@ -1,0 +1,125 @@
+"""Shared test fixtures: small real videos encoded with PyAV into temporary folders.
+
+Fixtures (all generic, for any test file):
+
+- ``make_video(path=None, num_frames=32, fps=30, size=(48, 64), codec="mpeg4",
+  container="avi", frames=None, **write_kw) -> str``: encodes a video (default
+  content: :func:`frame_id_frames`, so every decoded frame tells its index) into
+  ``tmp_path`` (or at ``path``) and returns its path. ``size`` is ``(H, W)`` pixels.
+- ``id_frames(num_frames, size) -> uint8 (T, H, W, 3)`` and
+  ``read_frame_ids(frames) -> list[int]``: the frame-id pattern and its reader.
+- ``truncate_file(path, fraction, dst=None) -> str``: keep the first ``fraction`` of
+  the bytes (header intact, frames missing).
+- ``opencv_video(name) -> str``: path of an opencv-doc sample video
+  (``vtest.avi``, ``Megamind.avi``; ``apt-get install opencv-doc``); skips when absent.
+- ``tiny_cfg``: ``get_cfg()`` with tiny clip/crop sizes for data tests on the CPU.
+
+The id pattern: the top half of frame ``i`` has grey level ``16 + 14 * (i % 16)``,
+the bottom half ``16 + 14 * (i // 16)`` (up to 256 frames); levels 14 apart survive
+lossy coding (avoid MPEG-4 part 2 B-frames, which the encoder blends).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
+
+
+def _id_frames(num_frames: int, size=(48, 64)) -> np.ndarray:
+    if num_frames > 256:
+        raise ValueError("the id pattern supports at most 256 frames")
+    h, w = size
+    frames = np.empty((num_frames, h, w, 3), dtype=np.uint8)
+    for i in range(num_frames):
+        frames[i, : h // 2] = 16 + 14 * (i % 16)
+        frames[i, h // 2 :] = 16 + 14 * (i // 16)
+    return frames
+
+
+def _read_frame_ids(frames) -> list[int]:
+    """Frame ids from ``(T, H, W, C)`` frames (uint8, or float on the 0-255 scale)."""
+    x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames).float()
+    h = x.shape[1]
+    top = x[:, int(h * 0.1) : int(h * 0.4)].mean(dim=(1, 2, 3))
+    bottom = x[:, int(h * 0.6) : int(h * 0.9)].mean(dim=(1, 2, 3))
+    low = ((top - 16) / 14).round().clamp(0, 15)
+    high = ((bottom - 16) / 14).round().clamp(0, 15)
+    return (low + 16 * high).long().tolist()
+
+
+@pytest.fixture
+def id_frames():
+    return _id_frames
+
+
+@pytest.fixture
+def read_frame_ids():
+    return _read_frame_ids
+
+
+@pytest.fixture
+def make_video(tmp_path):
+    from hiera_video.data.synthetic import write_video
+
+    counter = {"n": 0}
+
+    def _make(path=None, num_frames=32, fps=30, size=(48, 64), codec="mpeg4", container="avi", frames=None, **kw):
+        if path is None:
+            counter["n"] += 1
+            path = tmp_path / f"video_{counter['n']:03d}.{container}"
+        path = os.fspath(path)
+        if not os.path.isabs(path):
+            path = os.path.join(tmp_path, path)
+        if frames is None:
+            frames = _id_frames(num_frames, size)
+        if codec == "mjpeg":
+            kw.setdefault("pix_fmt", "yuvj420p")
+        return write_video(path, frames, fps, codec, **kw)
+
+    return _make
+
+
+@pytest.fixture
+def truncate_file():
+    def _truncate(path, fraction, dst=None):
+        data = open(path, "rb").read()
+        dst = dst or f"{os.path.splitext(path)[0]}_cut{os.path.splitext(path)[1]}"
+        with open(dst, "wb") as f:
+            f.write(data[: int(len(data) * fraction)])
+        return dst
+
+    return _truncate
+
+
+@pytest.fixture
+def opencv_video():
+    def _get(name):
+        path = os.path.join(OPENCV_DATA, name)
+        if not os.path.isfile(path):
+            pytest.skip(f"{path} not present (apt-get install opencv-doc)")
+        return path
+
+    return _get
+
+
+@pytest.fixture
+def tiny_cfg():
+    from hiera_video.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.NUM_GPUS = 0
+    cfg.DATA.NUM_FRAMES = 4
+    cfg.DATA.SAMPLING_RATE = 2
+    cfg.DATA.TARGET_FPS = 30
+    cfg.DATA.TRAIN_CROP_SIZE = 32
+    cfg.DATA.TEST_CROP_SIZE = 48
+    cfg.DATA.MAX_RETRIES = 3
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = 3
+    cfg.TEST.NUM_SPATIAL_CROPS = 3
+    cfg.DATA_LOADER.NUM_WORKERS = 0
+    return cfg
