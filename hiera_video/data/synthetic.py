@@ -8,15 +8,16 @@ relative to ``root``: use ``DATA.PATH_TO_DATA_DIR = DATA.PATH_PREFIX = root``) a
 
 Six classes that only motion tells apart — one frame cannot:
 
-- ``move_left`` / ``move_right`` / ``move_up`` / ``move_down``: an object translates with
-  wrap-around, from a uniformly random start, so its position in any frame is uniform
-  whatever the direction;
+- ``move_left`` / ``move_right`` / ``move_up`` / ``move_down``: an object travels 50-70% of
+  the frame along one axis, staying inside it; the path is drawn independently of the
+  direction, which only decides the end it starts from, so the positions seen over a
+  video have the same distribution for opposite directions;
 - ``grow`` / ``shrink``: the object's size goes from ``a`` to ``b`` or from ``b`` to ``a``,
   with ``(a, b)`` drawn the same way for both, so frame ``t`` of one class and frame
   ``T - 1 - t`` of the other have the same distribution.
 
 Per video: random shape (box or ellipse), saturated colour, size, speed, start
-position and a textured background with per-frame noise. Everything is drawn
+position and a smooth low-contrast background with per-frame noise. Everything is drawn
 from ``numpy.random.default_rng([seed, split, index])``: the same arguments give the
 same dataset.
 
@@ -139,8 +140,8 @@ def render_motion_video(label: int, num_frames: int, size: tuple[int, int], rng:
     t = np.arange(num_frames, dtype=np.float32)
     u = t / max(num_frames - 1, 1)  # 0 .. 1 over the video
     side = min(h, w)
-    # Textured background: a smooth random field plus per-frame noise, low saturation.
-    coarse = rng.uniform(60, 190, size=(4, 5, 3)).astype(np.float32)
+    # Background: a smooth, low-contrast random field plus per-frame noise.
+    coarse = rng.uniform(70, 150, size=(4, 5, 3)).astype(np.float32)
     ys = np.linspace(0, coarse.shape[0] - 1, h)
     xs = np.linspace(0, coarse.shape[1] - 1, w)
     y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
@@ -150,24 +151,28 @@ def render_motion_video(label: int, num_frames: int, size: tuple[int, int], rng:
           + coarse[y0][:, x1] * (1 - fy) * fx + coarse[y1][:, x1] * fy * fx)
     grey = bg.mean(axis=2, keepdims=True)
     bg = grey + 0.3 * (bg - grey)
-    stripes = 12.0 * np.sin(np.arange(w) / rng.uniform(2.0, 5.0) + rng.uniform(0, 6.3))
-    bg = bg + stripes[None, :, None]
 
     colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.75, 1.0), rng.uniform(0.8, 1.0)) * 255.0
     shape = "box" if rng.uniform() < 0.5 else "ellipse"
     name = CLASSES[label]
-    cx0, cy0 = rng.uniform(0, w), rng.uniform(0, h)
     if name.startswith("move_"):
-        half = np.full(num_frames, rng.uniform(0.08, 0.16) * side, dtype=np.float32)
-        dist = rng.uniform(0.3, 0.7)  # fraction of the frame travelled over the video
-        dx = {"move_left": -dist * w, "move_right": dist * w}.get(name, 0.0)
-        dy = {"move_up": -dist * h, "move_down": dist * h}.get(name, 0.0)
-        cx, cy = (cx0 + dx * u) % w, (cy0 + dy * u) % h
+        half = np.full(num_frames, rng.uniform(0.12, 0.18) * side, dtype=np.float32)
+        # Travel along one axis without leaving the frame. The path's lower end is drawn
+        # uniformly and the direction only decides which end is the start, so the
+        # positions over a video have the same distribution for opposite directions.
+        horizontal = name in ("move_left", "move_right")
+        extent = w if horizontal else h
+        travel = rng.uniform(0.5, 0.7) * extent
+        margin = float(half[0]) * (1.4 if horizontal else 1.0)
+        low = rng.uniform(margin, max(extent - margin - travel, margin + 1e-3))
+        along = low + travel * (u if name in ("move_right", "move_down") else 1.0 - u)
+        across = np.full(num_frames, rng.uniform(margin, (h if horizontal else w) - margin))
+        cx, cy = (along, across) if horizontal else (across, along)
     else:
-        a = rng.uniform(0.05, 0.10) * side
-        b = a * rng.uniform(2.0, 3.0)
+        a = rng.uniform(0.06, 0.10) * side
+        b = a * rng.uniform(2.2, 3.0)
         half = (a + (b - a) * u) if name == "grow" else (b - (b - a) * u)
-        cx, cy = np.full(num_frames, cx0), np.full(num_frames, cy0)
+        cx, cy = np.full(num_frames, rng.uniform(0.3, 0.7) * w), np.full(num_frames, rng.uniform(0.3, 0.7) * h)
     aspect = rng.uniform(0.7, 1.4)
 
     gy = np.arange(h, dtype=np.float32)[None, :, None]
@@ -214,7 +219,7 @@ def make_motion_dataset(
     num_val_per_class: int = 10,
     num_test_per_class: int = 10,
     size: tuple[int, int] = (96, 128),
-    num_frames: int = 48,
+    num_frames: int = 36,
     fps: float = 30,
     seed: int = 0,
     codec: str | None = None,

@@ -1,0 +1,137 @@
+"""End to end: tools/run_net.py trains, checkpoints, resumes and multi-view tests on encoded videos."""
+
+import json
+import os
+import sys
+
+import pandas as pd
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import run_net  # noqa: E402
+
+from hiera_video.data.synthetic import make_motion_dataset  # noqa: E402
+from hiera_video.engine.test_loop import TooManyBadVideosError  # noqa: E402
+
+QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
+OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
+
+
+@pytest.fixture(scope="module")
+def motion_data(tmp_path_factory):
+    """6 classes x (2 train, 1 test) tiny motion videos, plus a missing and a corrupt entry per list."""
+    root = str(tmp_path_factory.mktemp("motion"))
+    make_motion_dataset(root, num_train_per_class=2, num_val_per_class=1, num_test_per_class=1,
+                        size=(48, 64), num_frames=24)
+    with open(os.path.join(root, "videos", "corrupt.mp4"), "wb") as f:
+        f.write(os.urandom(4096))
+    for split in ("train", "test"):
+        with open(os.path.join(root, f"{split}.csv"), "a") as f:
+            f.write("videos/does_not_exist.mp4 0\nvideos/corrupt.mp4 1\n")
+    return root
+
+
+def small_run(data_root, out_dir, *extra):
+    """Overrides that shrink the quickstart config to seconds on a CPU."""
+    return [
+        "--cfg", QUICKSTART,
+        "OUTPUT_DIR", str(out_dir), "DATA.PATH_TO_DATA_DIR", data_root, "DATA.PATH_PREFIX", data_root,
+        "DATA.MAKE_SYNTHETIC", "False", "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2",
+        "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA_LOADER.NUM_WORKERS", "0",
+        "TRAIN.BATCH_SIZE", "7", "TRAIN.EVAL_PERIOD", "1", "SOLVER.MAX_EPOCH", "1", "SOLVER.WARMUP_EPOCHS", "0.5",
+        "DATA.MAX_BAD_FRACTION", "0.5", *extra,
+    ]
+
+
+def test_bad_config_key_is_rejected_with_the_closest_key(capsys):
+    assert run_net.main(["--cfg", QUICKSTART, "TRAIN.BATCHSIZE", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "TRAIN.BATCHSIZE" in err and "TRAIN.BATCH_SIZE" in err
+
+
+def test_opts_flag_and_trailing_overrides_are_both_accepted():
+    args = run_net.parse_args(["--cfg", QUICKSTART, "SOLVER.BASE_LR", "0.1", "--opts", "RNG_SEED", "3"])
+    assert args.overrides == ["SOLVER.BASE_LR", "0.1", "RNG_SEED", "3"]
+
+
+def test_train_then_multiview_test_with_bad_videos(motion_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_net.main(small_run(motion_data, out)) == 0
+    printed = capsys.readouterr().out
+    assert "top-1" in printed and str(out / "test" / "report.json") in printed
+
+    # training: both bad videos were drawn (one epoch covers all 14 samples), replaced and recorded
+    bad = pd.read_csv(out / "train_bad_videos.csv")
+    assert sorted(os.path.basename(p) for p in bad["path"]) == ["corrupt.mp4", "does_not_exist.mp4"]
+    stats = [json.loads(line) for line in open(out / "stats.jsonl")]
+    train_stats = [s for s in stats if s["split"] == "train"]
+    assert train_stats[0]["num_bad_samples"] == 2 and train_stats[0]["epoch"] == 1
+    assert any(s["split"] == "val" for s in stats)
+    assert (out / "checkpoints" / "checkpoint_epoch_00001.pyth").is_file()
+
+    # test: 6 good videos x (2 temporal clips x 3 spatial crops); the bad two are listed, not scored
+    report = json.loads((out / "test" / "report.json").read_text())
+    assert report["num_videos"] == 6 and report["num_views"] == 6
+    assert sorted(os.path.basename(f["path"]) for f in report["failed"]) == ["corrupt.mp4", "does_not_exist.mp4"]
+    assert all(f["error"] for f in report["failed"])
+    assert 0 <= report["top1"] <= report["top5"] <= 100
+    assert 0 <= report["single_view_top1"] <= 100
+    logits = pd.read_csv(out / "test" / "view_logits.csv")
+    assert len(logits) == 6 * 6
+    assert {"temporal_clip", "spatial_crop", "logit_0", "logit_5"} <= set(logits.columns)
+    assert sorted(set(zip(logits.temporal_clip, logits.spatial_crop))) == [(t, s) for t in range(2) for s in range(3)]
+    assert (out / "test" / "report.md").is_file() and (out / "test" / "views.png").is_file()
+
+
+def test_auto_resume_continues_from_the_last_checkpoint(motion_data, tmp_path, caplog):
+    out = tmp_path / "resume"
+    assert run_net.main(small_run(motion_data, out, "TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0")) == 0
+    first = (out / "checkpoints" / "checkpoint_epoch_00001.pyth").stat().st_mtime_ns
+    assert run_net.main(small_run(motion_data, out, "TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0",
+                                  "SOLVER.MAX_EPOCH", "2")) == 0
+    assert (out / "checkpoints" / "checkpoint_epoch_00001.pyth").stat().st_mtime_ns == first  # not retrained
+    assert (out / "checkpoints" / "checkpoint_epoch_00002.pyth").is_file()
+    epochs = [json.loads(line)["epoch"] for line in open(out / "stats.jsonl")]
+    assert epochs == [1, 2]
+    assert "resumed from" in (out / "log.txt").read_text()
+
+
+def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path):
+    train_out = tmp_path / "train"
+    assert run_net.main(small_run(motion_data, train_out, "TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0")) == 0
+    ckpt = train_out / "checkpoints" / "checkpoint_epoch_00001.pyth"
+    out = tmp_path / "test_only"
+    # 2 of 8 test videos fail: above a 10% limit the run stops with a clear error, after writing the report
+    with pytest.raises(TooManyBadVideosError, match=r"2 of 8 videos in the test split"):
+        run_net.main(small_run(motion_data, out, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(ckpt),
+                               "DATA.MAX_BAD_FRACTION", "0.1"))
+    report = json.loads((out / "test" / "report.json").read_text())
+    assert report["checkpoint"] == str(ckpt) and len(report["failed"]) == 2
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(OPENCV_DATA, "vtest.avi")),
+                    reason="Debian's opencv-doc sample videos are not installed")
+def test_k400_hiera_l_config_on_real_footage(tmp_path):
+    """configs/k400/hiera_l.yaml (Hiera-L) trains one epoch and multi-view tests on real MS-MPEG4 / MPEG-4 AVIs.
+
+    The input is reduced (4x64) to keep the suite fast; the full 16x224 run is in the README.
+    """
+    data = tmp_path / "lists"
+    data.mkdir()
+    lines = "vtest.avi 0\nMegamind.avi 1\n"
+    for split in ("train", "test"):
+        (data / f"{split}.csv").write_text(lines)
+    out = tmp_path / "out"
+    argv = [
+        "--cfg", os.path.join(ROOT, "configs", "k400", "hiera_l.yaml"), "NUM_GPUS", "0",
+        "OUTPUT_DIR", str(out), "DATA.PATH_TO_DATA_DIR", str(data), "DATA.PATH_PREFIX", OPENCV_DATA,
+        "TRAIN.BATCH_SIZE", "2", "SOLVER.MAX_EPOCH", "1", "SOLVER.WARMUP_EPOCHS", "0.5", "TRAIN.EVAL_PERIOD", "0",
+        "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE", "64",
+        "TEST.NUM_ENSEMBLE_VIEWS", "2", "TEST.BATCH_SIZE", "6", "DATA_LOADER.NUM_WORKERS", "0",
+    ]
+    assert run_net.main(argv) == 0
+    report = json.loads((out / "test" / "report.json").read_text())
+    assert report["num_videos"] == 2 and report["num_views"] == 2 * 3 and report["failed"] == []
+    assert report["arch"] == "hiera_large_16x224"
