@@ -1,7 +1,6 @@
 """Synthetic motion dataset: real encoded files, Kinetics lists, idempotence, motion semantics."""
 
 import json
-import math
 import os
 import time
 
@@ -39,83 +38,66 @@ def test_files_lists_and_classes(dataset):
             assert v.get_frames([0]).shape == (1, *SIZE, 3)
 
 
-def _object_stats(frame, colour):
-    """(circular-mean x, circular-mean y, area) of pixels close to the object's colour."""
-    dist = np.abs(frame.astype(int) - np.array(colour)).sum(axis=-1)
-    ys, xs = np.nonzero(dist < 90)
-    h, w = frame.shape[:2]
-
-    def circ(v, period):
-        ang = np.arctan2(np.sin(2 * math.pi * v / period).mean(), np.cos(2 * math.pi * v / period).mean())
-        return (ang / (2 * math.pi) * period) % period
-
-    return circ(xs, w), circ(ys, h), len(xs)
-
-
-def _wrapped(d, period):
-    return (d + period / 2) % period - period / 2
+def _shift(a, b):
+    """Integer translation (dx, dy) taking grey frame ``a`` to ``b``, by phase correlation."""
+    fa, fb = np.fft.fft2(a), np.fft.fft2(b)
+    r = fb * np.conj(fa)
+    corr = np.fft.ifft2(r / (np.abs(r) + 1e-9)).real
+    dy, dx = np.unravel_index(np.argmax(corr), corr.shape)
+    h, w = a.shape
+    return (dx - w if dx > w // 2 else dx), (dy - h if dy > h // 2 else dy)
 
 
 def test_decoded_videos_show_the_class_motion(dataset):
+    """Phase correlation on the decoded frames recovers each translation's direction and speed;
+    zooms show no net translation but the texture's scale changes in the right sense."""
     _, info = dataset
-    h, w = SIZE
+    k = 6  # frames apart
     for m in info["meta"]["train"]:
         name = CLASSES[m["label"]]
-        frames = open_video(m["path"]).get_frames(range(FRAMES)).numpy()
-        stats = np.array([_object_stats(f, m["colour"]) for f in frames])  # (T, 3): x, y, area
-        assert (stats[:, 2] > 5).all(), m["path"]
-        # total displacement = sum of per-frame wrapped steps (travel may exceed half the frame)
-        dx = _wrapped(np.diff(stats[:, 0]), w).sum()
-        dy = _wrapped(np.diff(stats[:, 1]), h).sum()
-        (x0, y0, a0), a1 = stats[0], stats[-1, 2]
-        if name == "move_left":
-            assert dx < -0.2 * w and abs(dy) < 3
-        elif name == "move_right":
-            assert dx > 0.2 * w and abs(dy) < 3
-        elif name == "move_up":
-            assert dy < -0.2 * h and abs(dx) < 3
-        elif name == "move_down":
-            assert dy > 0.2 * h and abs(dx) < 3
-        elif name == "grow":
-            assert a1 > 2.5 * a0 and abs(dx) < 3 and abs(dy) < 3
+        frames = open_video(m["path"]).get_frames(range(FRAMES)).numpy().astype(np.float64).mean(-1)
+        dx, dy = _shift(frames[2], frames[2 + k])
+        if name.startswith("move_"):
+            vx, vy = m["velocity"]
+            assert (dx, dy) != (0, 0)
+            assert abs(dx - vx * k) <= 1.5 and abs(dy - vy * k) <= 1.5, (m["path"], dx, dy, m["velocity"])
         else:
-            assert a0 > 2.5 * a1 and abs(dx) < 3 and abs(dy) < 3
-        # the returned metadata describes what was encoded
-        cx, cy = m["centres"][0]
-        assert abs(_wrapped(cx - x0, w)) < 3 and abs(_wrapped(cy - y0, h)) < 3
+            assert m["velocity"] == (0.0, 0.0) and (m["zoom"] > 0) == (name == "zoom_in")
+            # zooming in magnifies: the texture's fine detail (gradient energy) drops over time
+            grad = [np.abs(np.diff(f, axis=1)).mean() for f in (frames[0], frames[-1])]
+            assert (grad[1] < grad[0]) == (name == "zoom_in"), (m["path"], grad)
 
 
 def test_one_frame_does_not_tell_the_class():
-    """Time-reversal pairs: frame t of one class is distributed like frame T-1-t of its partner,
-    so positions and sizes pooled over a video carry no class."""
+    """Opposite classes are exact time reversals of each other (same random draws), and single
+    frames have the same statistics whatever the class."""
     from hiera_video.data.synthetic import render_motion_video
 
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        fa, ma = render_motion_video(a, 12, (32, 48), np.random.default_rng(7))
+        fb, mb = render_motion_video(b, 12, (32, 48), np.random.default_rng(7))
+        assert ma["speed"] == mb["speed"]
+        if a < 4:  # translations: reversed left == right shifted by the path length
+            v = np.array(ma["velocity"])
+            assert np.allclose(v, -np.array(mb["velocity"]))
+        else:  # zooms: zoom_out is zoom_in played backwards (same texture, centre and rate)
+            assert np.abs(fa[::-1].astype(int) - fb.astype(int)).mean() < 6  # sensor noise only
+    means = {c: [] for c in range(6)}
     rng = np.random.default_rng(0)
-    starts = {c: [] for c in CLASSES}
-    sizes = {c: [] for c in CLASSES}
-    for label, name in enumerate(CLASSES):
-        for _ in range(60):
-            _, m = render_motion_video(label, 8, (32, 32), rng)
-            starts[name].append(m["centres"])
-            sizes[name].append(m["half_sizes"])
-    for a, b, axis in (("move_left", "move_right", 0), ("move_up", "move_down", 1)):
-        pa = np.concatenate(starts[a])[:, axis]  # positions over whole videos, pooled
-        pb = np.concatenate(starts[b])[:, axis]
-        assert np.mean(pa) == pytest.approx(np.mean(pb), abs=2.0)
-        assert np.std(pa) == pytest.approx(np.std(pb), rel=0.25)
-        # ...while the starts alone do differ: the direction is only visible over time
-        assert np.mean([s[0, axis] for s in starts[a]]) > np.mean([s[0, axis] for s in starts[b]])
-    grow, shrink = np.array(sizes["grow"]), np.array(sizes["shrink"])
-    assert (np.diff(grow, axis=1) > 0).all() and (np.diff(shrink, axis=1) < 0).all()
-    # the sets of sizes over a video have the same distribution for both classes
-    assert np.median(grow) == pytest.approx(np.median(shrink), rel=0.15)
+    for label in range(6):
+        for _ in range(12):
+            frames, _ = render_motion_video(label, 4, (32, 32), rng)
+            means[label].append(frames[0].mean())
+    overall = np.mean([np.mean(v) for v in means.values()])
+    for label, v in means.items():
+        assert np.mean(v) == pytest.approx(overall, abs=15)  # brightness carries no class
 
 
 def test_idempotent_and_regenerates_partial_datasets(tmp_path):
     kw = dict(num_train_per_class=1, num_val_per_class=1, num_test_per_class=1, size=(32, 32), num_frames=8)
     first = make_motion_dataset(str(tmp_path), **kw)
     assert first["generated"]
-    video = tmp_path / "videos" / "train" / "grow_0000.mp4"
+    video = tmp_path / "videos" / "train" / "zoom_in_0000.mp4"
     mtime = video.stat().st_mtime_ns
     t0 = time.perf_counter()
     again = make_motion_dataset(str(tmp_path), **kw)
@@ -133,12 +115,12 @@ def test_same_seed_same_videos(tmp_path):
     a = make_motion_dataset(str(tmp_path / "a"), **kw)
     b = make_motion_dataset(str(tmp_path / "b"), **kw)
     for ma, mb in zip(a["meta"]["train"], b["meta"]["train"]):
-        assert ma["colour"] == mb["colour"] and np.allclose(ma["centres"], mb["centres"])
+        assert ma["velocity"] == mb["velocity"] and ma["zoom"] == mb["zoom"]
         fa = open_video(ma["path"]).get_frames(range(6))
         fb = open_video(mb["path"]).get_frames(range(6))
         # The rendered frames are identical (meta above); the lossy encoder is deterministic in
-        # practice, but FFmpeg does not promise bit-exact output under load, so allow 1 grey level.
-        assert (fa.float() - fb.float()).abs().mean() <= 1.0
+        # practice, but FFmpeg does not promise bit-exact output under load, so allow a few grey levels on average.
+        assert (fa.float() - fb.float()).abs().mean() <= 3.0
 
 
 def test_write_video_validates_and_round_trips(tmp_path, read_frame_ids, id_frames):

@@ -6,20 +6,15 @@ Kinetics-format lists ``root/{train,val,test}.csv`` (``videos/{split}/... label`
 relative to ``root``: use ``DATA.PATH_TO_DATA_DIR = DATA.PATH_PREFIX = root``) and
 ``root/classes.json`` (``{class_name: label}``).
 
-Six classes that only motion tells apart — one frame cannot:
+Six classes that only motion tells apart — one frame cannot: a full-frame random
+colour texture (fresh per video) translating left, right, up or down, or zooming in or
+out. Opposite classes are each other's time reversal and every frame is the same kind of
+texture, so only the motion over time carries the class. The motion is dense (every
+patch moves), which a small Hiera trained from scratch picks up in a few hundred steps;
+a single small moving object on a static background is far harder for it.
 
-- ``move_left`` / ``move_right`` / ``move_up`` / ``move_down``: an object travels 50-70% of
-  the frame along one axis, staying inside it; the path is drawn independently of the
-  direction, which only decides the end it starts from, so the positions seen over a
-  video have the same distribution for opposite directions;
-- ``grow`` / ``shrink``: the object's size goes from ``a`` to ``b`` or from ``b`` to ``a``,
-  with ``(a, b)`` drawn the same way for both, so frame ``t`` of one class and frame
-  ``T - 1 - t`` of the other have the same distribution.
-
-Per video: random shape (box or ellipse), saturated colour, size, speed, start
-position and a smooth low-contrast background with per-frame noise. Everything is drawn
-from ``numpy.random.default_rng([seed, split, index])``: the same arguments give the
-same dataset.
+Everything is drawn from ``numpy.random.default_rng([seed, split, label, index])``: the
+same arguments give the same dataset.
 
 ``write_video(path, frames, fps, codec)`` is the generic encoder used here and by the
 tests.
@@ -39,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CLASSES", "SPLITS", "write_video", "default_codec", "render_motion_video", "make_motion_dataset"]
 
-CLASSES = ("move_left", "move_right", "move_up", "move_down", "grow", "shrink")
+CLASSES = ("move_left", "move_right", "move_up", "move_down", "zoom_in", "zoom_out")
 SPLITS = ("train", "val", "test")
 _PARAMS_FILE = ".synthetic.json"
 
@@ -109,6 +104,8 @@ def write_video(
         stream.time_base = 1 / rate
         if gop_size is not None:
             stream.codec_context.gop_size = int(gop_size)
+        # One encoder thread: frame-threaded encoders give load-dependent output otherwise.
+        stream.codec_context.thread_count = 1
         if options:
             stream.options = dict(options)
         for t, array in enumerate(frames):
@@ -123,74 +120,73 @@ def write_video(
     return path
 
 
-def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
-    k = (np.array([5.0, 3.0, 1.0]) + h * 6.0) % 6.0
-    return v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+def _periodic_texture(rng: np.random.Generator, n: int = 128, cutoff: float = 0.06) -> np.ndarray:
+    """A smooth, periodic colour noise texture ``(3, n, n)`` in [0, 1] (low-pass filtered white noise)."""
+    noise = rng.standard_normal((3, n, n)) + 1j * rng.standard_normal((3, n, n))
+    f = np.fft.fftfreq(n)
+    spectrum = noise * np.exp(-(f[:, None] ** 2 + f[None, :] ** 2) / (2 * cutoff**2))
+    tex = np.fft.ifft2(spectrum).real
+    tex = (tex - tex.mean()) / tex.std()
+    contrast = rng.uniform(0.14, 0.22)
+    brightness = rng.uniform(0.4, 0.6)
+    return np.clip(brightness + contrast * tex, 0.0, 1.0).astype(np.float32)
 
 
 def render_motion_video(label: int, num_frames: int, size: tuple[int, int], rng: np.random.Generator):
-    """Render one video of class ``CLASSES[label]``.
+    """Render one video of class ``CLASSES[label]``: a full-frame random texture in motion.
+
+    Every class shows the same kind of frame (a smooth periodic colour texture, fresh per
+    video); only the motion differs: translation left / right / up / down at
+    ``speed`` pixels per frame, or a zoom in / out about a random centre at ``zoom``
+    (fractional scale change) per frame. ``move_left`` played backwards is ``move_right``
+    and ``zoom_in`` backwards is ``zoom_out``, so no single frame tells the class. The
+    stimulus is dense (every patch moves), the classic random-texture motion display.
 
     Returns:
-        ``(frames, meta)``: uint8 ``(T, H, W, 3)`` frames and a dict with the object's
-        ``colour`` (RGB 0-255), ``shape``, ``centres`` ``(T, 2)`` as (x, y) pixels and
-        ``half_sizes`` ``(T,)`` pixels.
+        ``(frames, meta)``: uint8 ``(T, H, W, 3)`` frames and a dict with ``velocity``
+        ``(dx, dy)`` in pixels per frame (zero for zooms), ``zoom`` (per-frame scale
+        change; zero for translations, positive for zoom in) and ``speed``.
     """
+    import torch
+    import torch.nn.functional as F
+
     h, w = size
-    t = np.arange(num_frames, dtype=np.float32)
-    u = t / max(num_frames - 1, 1)  # 0 .. 1 over the video
-    side = min(h, w)
-    # Background: a smooth, low-contrast random field plus per-frame noise.
-    coarse = rng.uniform(70, 150, size=(4, 5, 3)).astype(np.float32)
-    ys = np.linspace(0, coarse.shape[0] - 1, h)
-    xs = np.linspace(0, coarse.shape[1] - 1, w)
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    y1, x1 = np.minimum(y0 + 1, coarse.shape[0] - 1), np.minimum(x0 + 1, coarse.shape[1] - 1)
-    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-    bg = (coarse[y0][:, x0] * (1 - fy) * (1 - fx) + coarse[y1][:, x0] * fy * (1 - fx)
-          + coarse[y0][:, x1] * (1 - fy) * fx + coarse[y1][:, x1] * fy * fx)
-    grey = bg.mean(axis=2, keepdims=True)
-    bg = grey + 0.3 * (bg - grey)
-
-    colour = _hsv_to_rgb(rng.uniform(), rng.uniform(0.75, 1.0), rng.uniform(0.8, 1.0)) * 255.0
-    shape = "box" if rng.uniform() < 0.5 else "ellipse"
+    n = 128
+    tex = torch.from_numpy(_periodic_texture(rng, n)).unsqueeze(0)  # (1, 3, n, n)
     name = CLASSES[label]
+    speed = float(rng.uniform(1.5, 2.5))  # pixels per frame
+    zoom_rate = float(rng.uniform(0.025, 0.035))
+    offset = rng.uniform(0, n, size=2)  # texture pixel shown at the frame's top-left
+    centre = np.array([w, h], dtype=np.float64) * rng.uniform(0.35, 0.65, size=2)
+    t = np.arange(num_frames, dtype=np.float64)
+    px = np.arange(w, dtype=np.float64)[None, None, :]  # frame pixel coordinates
+    py = np.arange(h, dtype=np.float64)[None, :, None]
     if name.startswith("move_"):
-        half = np.full(num_frames, rng.uniform(0.12, 0.18) * side, dtype=np.float32)
-        # Travel along one axis without leaving the frame. The path's lower end is drawn
-        # uniformly and the direction only decides which end is the start, so the
-        # positions over a video have the same distribution for opposite directions.
-        horizontal = name in ("move_left", "move_right")
-        extent = w if horizontal else h
-        travel = rng.uniform(0.5, 0.7) * extent
-        margin = float(half[0]) * (1.4 if horizontal else 1.0)
-        low = rng.uniform(margin, max(extent - margin - travel, margin + 1e-3))
-        along = low + travel * (u if name in ("move_right", "move_down") else 1.0 - u)
-        across = np.full(num_frames, rng.uniform(margin, (h if horizontal else w) - margin))
-        cx, cy = (along, across) if horizontal else (across, along)
+        vx, vy = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}[name]
+        velocity, zoom = (vx * speed, vy * speed), 0.0
+        # content moves by +velocity per frame: frame pixel p shows texture pixel p - v t
+        tx = px - velocity[0] * t[:, None, None] + offset[0]  # (T, 1, W)
+        ty = py - velocity[1] * t[:, None, None] + offset[1]  # (T, H, 1)
+        tx, ty = np.broadcast_to(tx, (num_frames, h, w)), np.broadcast_to(ty, (num_frames, h, w))
     else:
-        a = rng.uniform(0.06, 0.10) * side
-        b = a * rng.uniform(2.2, 3.0)
-        half = (a + (b - a) * u) if name == "grow" else (b - (b - a) * u)
-        cx, cy = np.full(num_frames, rng.uniform(0.3, 0.7) * w), np.full(num_frames, rng.uniform(0.3, 0.7) * h)
-    aspect = rng.uniform(0.7, 1.4)
-
-    gy = np.arange(h, dtype=np.float32)[None, :, None]
-    gx = np.arange(w, dtype=np.float32)[None, None, :]
-    cx, cy, half = (np.asarray(v, dtype=np.float32) for v in (cx, cy, half))
-    ddx = (gx - cx[:, None, None] + w / 2) % w - w / 2  # wrapped distances
-    ddy = (gy - cy[:, None, None] + h / 2) % h - h / 2
-    hx, hy = (half * np.float32(aspect))[:, None, None], half[:, None, None]
-    if shape == "box":
-        mask = (np.abs(ddx) <= hx) & (np.abs(ddy) <= hy)
-    else:
-        mask = (ddx / hx) ** 2 + (ddy / hy) ** 2 <= 1.0
-    video = np.broadcast_to(np.round(bg).astype(np.int16), (num_frames, h, w, 3)).copy()
-    video[mask] = np.round(colour).astype(np.int16)
-    video += rng.integers(-7, 8, size=video.shape, dtype=np.int16)  # per-frame noise
-    frames = np.clip(video, 0, 255).astype(np.uint8)
-    meta = {"colour": colour.round().astype(int).tolist(), "shape": shape,
-            "centres": np.stack([cx, cy], axis=1), "half_sizes": np.asarray(half, dtype=np.float32)}
+        velocity = (0.0, 0.0)
+        zoom = zoom_rate if name == "zoom_in" else -zoom_rate
+        # magnification m_t = exp(zoom * t): frame pixel p shows texture pixel c + (p - c) / m_t
+        steps = t if name == "zoom_in" else t - (num_frames - 1)
+        mag = np.exp(zoom_rate * steps) if name == "zoom_in" else np.exp(-zoom_rate * steps)
+        tx = centre[0] + (px - centre[0]) / mag[:, None, None] + offset[0]
+        ty = centre[1] + (py - centre[1]) / mag[:, None, None] + offset[1]
+        tx, ty = np.broadcast_to(tx, (num_frames, h, w)), np.broadcast_to(ty, (num_frames, h, w))
+    # texture pixel -> grid_sample's [-1, 1] coordinates (align_corners=False), periodic wrap
+    gx = ((np.mod(tx, n) + 0.5) / n) * 2 - 1
+    gy = ((np.mod(ty, n) + 0.5) / n) * 2 - 1
+    grid = torch.from_numpy(np.stack([gx, gy], axis=-1).astype(np.float32))  # (T, H, W, 2)
+    video = F.grid_sample(tex.expand(num_frames, -1, -1, -1), grid, mode="bilinear",
+                          padding_mode="reflection", align_corners=False)  # (T, 3, H, W)
+    video = video.permute(0, 2, 3, 1).numpy() * 255.0
+    video += rng.normal(0.0, 3.0, size=video.shape)  # per-frame sensor noise
+    frames = np.clip(np.round(video), 0, 255).astype(np.uint8)
+    meta = {"velocity": velocity, "zoom": zoom, "speed": speed}
     return frames, meta
 
 

@@ -173,6 +173,21 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
     return model
 
 
+def read_class_names(cfg: CfgNode) -> Optional[list]:
+    """Class names from ``{PATH_TO_DATA_DIR}/classes.json`` (``{name: label}``, PySlowFast's classids
+    format), or None when absent or not covering labels ``0..NUM_CLASSES-1``."""
+    path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "classes.json")
+    if not g_pathmgr.exists(path):
+        return None
+    with g_pathmgr.open(path) as f:
+        ids = json.load(f)
+    names = {int(v): str(k) for k, v in ids.items()}
+    if sorted(names) != list(range(cfg.MODEL.NUM_CLASSES)):
+        logger.warning("%s does not map labels 0..%d; reporting without class names", path, cfg.MODEL.NUM_CLASSES - 1)
+        return None
+    return [names[i] for i in range(cfg.MODEL.NUM_CLASSES)]
+
+
 def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None) -> Dict:
     """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint."""
     source = None
@@ -193,7 +208,8 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
     dataset = task.test_dataset()
     out_dir = os.path.join(cfg.OUTPUT_DIR, "test")
     extra = {"checkpoint": source, "arch": cfg.MODEL.ARCH, "split": cfg.TEST.SPLIT}
-    report = run_multiview_test(cfg, model, task, dataset, device, out_dir=out_dir, extra=extra)
+    report = run_multiview_test(cfg, model, task, dataset, device, out_dir=out_dir, extra=extra,
+                                class_names=read_class_names(cfg))
     report["report_path"] = os.path.join(out_dir, "report.json")
     logger.info(
         "test: top-1 %s%%, top-5 %s%% over %d videos x %d views (%d failed); report: %s",

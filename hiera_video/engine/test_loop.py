@@ -52,6 +52,7 @@ def run_multiview_test(
     out_dir: Optional[str],
     extra: Optional[dict] = None,
     desc: str = "test",
+    class_names: Optional[List[str]] = None,
 ) -> Dict:
     """Test ``model`` on every video of ``dataset`` with all its views.
 
@@ -60,6 +61,7 @@ def run_multiview_test(
             "label", "index", "path", "view_ids", "error"}``.
         out_dir: where the main process writes the report (``report.json``,
             ``report.md``, ``view_logits.csv``, ...); None writes nothing.
+        class_names: names indexed by label; adds per-class accuracy to the report.
 
     Returns:
         The report dict (same on every process).
@@ -140,6 +142,7 @@ def run_multiview_test(
         view_ids=[tuple(v) for v in view_ids],
         evaluated=evaluated,
         failed=failed,
+        class_names=class_names,
         extra=extra,
     )
     check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
