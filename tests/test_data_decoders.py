@@ -73,11 +73,17 @@ def test_truncated_avi_real_count_and_clamping(make_video, truncate_file, read_f
     full = make_video(num_frames=120, codec="mpeg4", container="avi")
     cut = truncate_file(full, 0.7)  # AVI header still claims 120 frames; the index is gone
     r = open_video(cut, backend)
-    real = r.count_frames()
-    assert 0 < real < 120
-    if backend == "pyav":
-        assert r.num_frames == 120  # the header lies, the decoder knows better
-    frames = r.get_frames([0, real - 1, real, 119])
+    try:
+        real = r.count_frames()
+        assert 0 < real < 120
+        if backend == "pyav":
+            assert r.num_frames == 120  # the header lies, the decoder knows better
+        frames = r.get_frames([0, real - 1, real, 119])
+    except VideoDecodeError as e:
+        # decord aborts on some streams cut mid-frame: it must then say so clearly, naming the
+        # file (decode_clips retries such files with PyAV, see the next test); PyAV must not fail
+        assert backend == "decord" and cut in str(e)
+        return
     assert read_frame_ids(frames) == [0, real - 1, real - 1, real - 1]  # past the end -> last real frame
     assert r.decoded_num_frames == real
 
@@ -85,7 +91,7 @@ def test_truncated_avi_real_count_and_clamping(make_video, truncate_file, read_f
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_decode_clips_samples_with_the_real_count(make_video, truncate_file, read_frame_ids, backend):
     cut = truncate_file(make_video(num_frames=120, codec="mpeg4", container="avi"), 0.7)
-    real = open_video(cut, backend).count_frames()
+    real = open_video(cut, "pyav").count_frames()  # decord may refuse the damaged file: PyAV's count is the truth
 
     def fn(n, fps):
         return [S.test_clip_indices(n, i, 3, 4, 2, fps, 30) for i in range(3)]
@@ -93,7 +99,8 @@ def test_decode_clips_samples_with_the_real_count(make_video, truncate_file, rea
     out = decode_clips(cut, fn, backend)
     assert out.num_frames == real
     assert out.indices == fn(real, 30.0)
-    assert out.indices[-1][-1] == real - 1  # the last clip ends at the real end
+    # the last clip ends at the real end (PySlowFast's floor rounding can leave one frame)
+    assert real - 2 <= out.indices[-1][-1] <= real - 1
     for clip, idx in zip(out.clips, out.indices):
         assert read_frame_ids(clip) == idx
 

@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_net  # noqa: E402
 
 from hiera_video.data.synthetic import make_motion_dataset  # noqa: E402
-from hiera_video.engine.test_loop import TooManyBadVideosError  # noqa: E402
 
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
 OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
@@ -98,17 +97,27 @@ def test_auto_resume_continues_from_the_last_checkpoint(motion_data, tmp_path, c
     assert "resumed from" in (out / "log.txt").read_text()
 
 
-def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path):
+def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path, capsys):
     train_out = tmp_path / "train"
     assert run_net.main(small_run(motion_data, train_out, "TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0")) == 0
     ckpt = train_out / "checkpoints" / "checkpoint_epoch_00001.pyth"
     out = tmp_path / "test_only"
     # 2 of 8 test videos fail: above a 10% limit the run stops with a clear error, after writing the report
-    with pytest.raises(TooManyBadVideosError, match=r"2 of 8 videos in the test split"):
-        run_net.main(small_run(motion_data, out, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(ckpt),
-                               "DATA.MAX_BAD_FRACTION", "0.1"))
+    assert run_net.main(small_run(motion_data, out, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(ckpt),
+                                  "DATA.MAX_BAD_FRACTION", "0.1")) == 1
+    assert "2 of 8 videos in the test split" in capsys.readouterr().err
     report = json.loads((out / "test" / "report.json").read_text())
     assert report["checkpoint"] == str(ckpt) and len(report["failed"]) == 2
+
+
+def test_malformed_list_line_is_one_clear_error(motion_data, tmp_path, capsys):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.csv").write_text("videos/train/move_left_0000.mp4 0\nvideos/train/move_right_0000.mp4\n")
+    argv = small_run(motion_data, tmp_path / "out", "DATA.PATH_TO_DATA_DIR", str(lists))
+    assert run_net.main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{lists / 'train.csv'}:2:" in err and "Traceback" not in err
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(OPENCV_DATA, "vtest.avi")),

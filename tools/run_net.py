@@ -36,9 +36,17 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    from hiera_video.data.lists import ListFormatError
     from hiera_video.engine.runner import run
+    from hiera_video.engine.test_loop import TooManyBadVideosError
+    from hiera_video.models import CheckpointMismatchError
 
-    result = run(cfg)
+    try:
+        result = run(cfg)
+    except (ListFormatError, TooManyBadVideosError, CheckpointMismatchError, FileNotFoundError) as e:
+        # Input problems get one clear line, not a traceback; everything written so far stays.
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     report = result["test_report"]
     if report is not None and report.get("top1") is not None:
         print(f"top-1 {report['top1']:.2f}% (top-5 {report['top5']:.2f}%) on {report['num_videos']} videos "

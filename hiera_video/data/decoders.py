@@ -369,6 +369,10 @@ IndicesFn = Callable[[int, float], Sequence[Sequence[int]]]
 def decode_clips(path: str, indices_fn: IndicesFn, backend: str = "pyav", num_threads: int = 0) -> DecodedClips:
     """Decode the frames of several clips of one video in one pass.
 
+    If decord fails on a file (it aborts on some damaged streams that FFmpeg through
+    PyAV decodes up to the damage), the video is decoded again with PyAV and a warning
+    names the file, so a video is only lost when no backend can read it.
+
     Args:
         path: the video.
         indices_fn: ``(num_frames, fps) -> [indices of clip 0, indices of clip 1, ...]``;
@@ -381,6 +385,16 @@ def decode_clips(path: str, indices_fn: IndicesFn, backend: str = "pyav", num_th
     Raises:
         VideoDecodeError: the video cannot be decoded (see :func:`open_video`).
     """
+    try:
+        return _decode_clips(path, indices_fn, backend, num_threads)
+    except VideoDecodeError as e:
+        if backend != "decord" or not os.path.exists(path):
+            raise
+        logger.warning("decord failed (%s); retrying with PyAV", e)
+        return _decode_clips(path, indices_fn, "pyav", num_threads)
+
+
+def _decode_clips(path: str, indices_fn: IndicesFn, backend: str, num_threads: int) -> DecodedClips:
     with open_video(path, backend, num_threads) as reader:
         n = reader.decoded_num_frames or reader.num_frames or reader.count_frames()
         for _ in range(3):

@@ -100,9 +100,15 @@ def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
 
 
 def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
-    """Single-view (centre clip, centre crop) test config on ``val.csv``; None if there is no val list."""
-    if not g_pathmgr.exists(os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")):
+    """Single-view (centre clip, centre crop) test config on ``val.csv``; None if there is no val list
+    or it lists no video."""
+    path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")
+    if not g_pathmgr.exists(path):
         return None
+    with g_pathmgr.open(path) as f:
+        if not any(line.strip() for line in f):
+            logger.info("%s lists no video: no validation during training", path)
+            return None
     val = cfg.clone()
     val.defrost()
     val.TEST.SPLIT = "val"
@@ -149,7 +155,7 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
         stats["num_bad_videos_total"] = len(bad_seen)
         append_stats(cfg, {"split": "train", **stats})
         logger.info(
-            "epoch %d/%d: loss %.4f, top-1 %.2f%%, %.1f clips/s, %d bad samples replaced",
+            "epoch %d/%d: loss %.4f, top-1 %.2f%%, %.3g clips/s, %d bad samples replaced",
             epoch + 1, cfg.SOLVER.MAX_EPOCH, stats["loss"], stats["top1"], stats["clips_per_s"], stats["num_bad_samples"],
         )
         if bad_seen and du.is_main_process():
