@@ -1,7 +1,6 @@
 """Kinetics dataset (train / val / test items, bad videos) and the torchvision transforms."""
 
 import logging
-import os
 
 import numpy as np
 import pytest

@@ -30,6 +30,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from hiera_video.utils.atomic import atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["CLASSES", "SPLITS", "write_video", "default_codec", "render_motion_video", "make_motion_dataset"]
@@ -271,19 +273,11 @@ def make_motion_dataset(
                 write_video(os.path.join(root, rel), frames, fps, codec, gop_size=16, options=options)
                 lines.append(f"{rel} {label}\n")
                 meta[split].append({**m, "path": os.path.join(root, rel), "label": label})
-        _atomic_write(os.path.join(root, f"{split}.csv.parts"), "".join(lines))
-    _atomic_write(os.path.join(root, "classes.json"), json.dumps({n: i for i, n in enumerate(CLASSES)}, indent=1))
-    _atomic_write(os.path.join(root, _PARAMS_FILE), json.dumps(params))
+        atomic_write_text(os.path.join(root, f"{split}.csv.parts"), "".join(lines))
+    atomic_write_text(os.path.join(root, "classes.json"), json.dumps({n: i for i, n in enumerate(CLASSES)}, indent=1))
+    atomic_write_text(os.path.join(root, _PARAMS_FILE), json.dumps(params))
     for split in SPLITS:
         os.replace(os.path.join(root, f"{split}.csv.parts"), os.path.join(root, f"{split}.csv"))
     seconds = time.perf_counter() - t0
     logger.info("wrote %d synthetic videos (%s) to %s in %.1f s", sum(out["counts"].values()), codec, root, seconds)
     return {**out, "generated": True, "seconds": seconds, "meta": meta}
-
-
-def _atomic_write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

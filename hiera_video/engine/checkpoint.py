@@ -20,12 +20,13 @@ import logging
 import os
 import random
 import re
-import tempfile
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
+
+from hiera_video.utils.atomic import atomic_write
 
 __all__ = [
     "checkpoint_dir",
@@ -74,27 +75,7 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
     propagates: ``path`` then holds either its previous content or nothing, never a
     partial file. The folder is created if missing. ``path`` must be local.
     """
-    folder, name = os.path.split(os.path.abspath(path))
-    g_pathmgr.mkdirs(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # not supported on every platform/filesystem
-        pass
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def list_checkpoints(output_dir: str) -> List[str]:

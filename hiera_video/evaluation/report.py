@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -33,26 +32,12 @@ from iopath.common.file_io import g_pathmgr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hiera_video.utils.atomic import atomic_write
+
 from .meters import topk_accuracy
 from .multiview import ensemble_probs
 
 __all__ = ["write_test_report", "clips_for_k"]
-
-
-def _atomic_write(path: str, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call ``write(f)`` on a temp file next to ``path``; fsync; rename onto ``path``."""
-    folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _text_writer(text: str) -> Callable[[io.BufferedWriter], None]:
@@ -365,11 +350,11 @@ def write_test_report(
         return write
 
     join = lambda name: os.path.join(out_dir, name)  # noqa: E731
-    _atomic_write(join("view_logits.csv"), csv_writer(view_table))
-    _atomic_write(join("predictions.csv"), csv_writer(preds))
-    _atomic_write(join("views.png"), lambda f: _plot(rep, f))
-    _atomic_write(join("report.md"), _text_writer(_markdown(rep_md)))
+    atomic_write(join("view_logits.csv"), csv_writer(view_table))
+    atomic_write(join("predictions.csv"), csv_writer(preds))
+    atomic_write(join("views.png"), lambda f: _plot(rep, f))
+    atomic_write(join("report.md"), _text_writer(_markdown(rep_md)))
     # Last, so a complete report.json means every other file is there too.
     text = json.dumps(rep, indent=2, allow_nan=False)
-    _atomic_write(join("report.json"), _text_writer(text + "\n"))
+    atomic_write(join("report.json"), _text_writer(text + "\n"))
     return rep

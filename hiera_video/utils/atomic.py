@@ -1,0 +1,42 @@
+"""Atomic file writes: a crash never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import BinaryIO, Callable
+
+
+def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(f)`` on a temp file beside ``path``, fsync it, then rename it onto ``path``.
+
+    The folder is created if missing. On any error the temp file is removed and the error
+    re-raised; an existing file at ``path`` is left untouched. ``path`` must be local
+    (``os.replace`` is what makes the switch atomic).
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # not supported on every platform / filesystem
+        pass
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """:func:`atomic_write` of UTF-8 ``text``."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
