@@ -27,7 +27,7 @@ from iopath.common.file_io import g_pathmgr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoRecord", "ListFormatError", "read_video_list", "parse_list_line"]
+__all__ = ["VideoRecord", "ListFormatError", "read_video_list", "parse_list_line", "iter_list_lines", "join_prefix"]
 
 # Comma or whitespace, with optional whitespace around a comma.
 _DEFAULT_SPLIT = re.compile(r"\s*,\s*|\s+")
@@ -64,7 +64,8 @@ class ListFormatError(ValueError):
         return (type(self), (self.file, self.lineno, self.why, self.line))
 
 
-def _join(prefix: str, path: str) -> str:
+def join_prefix(prefix: str, path: str) -> str:
+    """``path`` joined to ``prefix`` (``DATA.PATH_PREFIX``) unless absolute, a URL, or the prefix is empty."""
     if not prefix or os.path.isabs(path) or "://" in path:
         return path
     return os.path.join(prefix, path)
@@ -102,6 +103,24 @@ def parse_list_line(line: str, separator: str = "") -> tuple[str, int] | str:
     return path, label
 
 
+def iter_list_lines(list_path: str, separator: str = ""):
+    """Yield ``(lineno, line, parsed)`` for every non-blank line of a list (1-based ``lineno``).
+
+    ``parsed`` is ``(path, label)`` for a well-formed line, else the reason it is malformed
+    (a string); see :func:`parse_list_line`.
+
+    Raises:
+        FileNotFoundError: ``list_path`` does not exist (the message names it).
+    """
+    if not g_pathmgr.exists(list_path):
+        raise FileNotFoundError(f"video list not found: {list_path}")
+    with g_pathmgr.open(list_path, "r") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.rstrip("\r\n")
+            if line.strip():
+                yield lineno, line, parse_list_line(line, separator)
+
+
 def read_video_list(list_path: str, path_prefix: str = "", separator: str = "") -> list[VideoRecord]:
     """Read a Kinetics-format list file (``path label`` per line).
 
@@ -119,18 +138,11 @@ def read_video_list(list_path: str, path_prefix: str = "", separator: str = "") 
         ListFormatError: a line lacks a label, has a non-integer or negative label,
             or has more than two fields; the message is ``"{file}:{lineno}: {why}: {line!r}"``.
     """
-    if not g_pathmgr.exists(list_path):
-        raise FileNotFoundError(f"video list not found: {list_path}")
     records: list[VideoRecord] = []
-    with g_pathmgr.open(list_path, "r") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parsed = parse_list_line(line, separator)
-            if isinstance(parsed, str):
-                raise ListFormatError(list_path, lineno, parsed, line)
-            path, label = parsed
-            records.append(VideoRecord(_join(path_prefix, path), label))
+    for lineno, line, parsed in iter_list_lines(list_path, separator):
+        if isinstance(parsed, str):
+            raise ListFormatError(list_path, lineno, parsed, line)
+        path, label = parsed
+        records.append(VideoRecord(join_prefix(path_prefix, path), label))
     logger.debug("read %d videos from %s", len(records), list_path)
     return records

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import pandas as pd
-from iopath.common.file_io import g_pathmgr
 
 from hiera_video.data.decoders import VideoDecodeError, open_video
-from hiera_video.data.lists import parse_list_line
+from hiera_video.data.lists import iter_list_lines, join_prefix
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import ItemResult, run_parallel
 
@@ -60,12 +59,6 @@ class VideoInfo:
     backend: str
 
 
-def _join(prefix: str, path: str) -> str:
-    if not prefix or os.path.isabs(path) or "://" in path:
-        return path
-    return os.path.join(prefix, path)
-
-
 def read_list_entries(list_path: str, path_prefix: str = "", separator: str = "") -> List[ListEntry]:
     """Read a list (``DATA.PATH_PREFIX`` = ``path_prefix``, ``DATA.PATH_LABEL_SEPARATOR`` =
     ``separator``) keeping every non-blank line's raw text; malformed lines get ``error``.
@@ -73,19 +66,12 @@ def read_list_entries(list_path: str, path_prefix: str = "", separator: str = ""
     Raises:
         FileNotFoundError: ``list_path`` does not exist.
     """
-    if not g_pathmgr.exists(list_path):
-        raise FileNotFoundError(f"video list not found: {list_path}")
     entries = []
-    with g_pathmgr.open(list_path, "r") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parsed = parse_list_line(line, separator)
-            if isinstance(parsed, str):
-                entries.append(ListEntry(lineno, line, "", "", -1, f"{list_path}:{lineno}: {parsed}"))
-            else:
-                entries.append(ListEntry(lineno, line, parsed[0], _join(path_prefix, parsed[0]), parsed[1]))
+    for lineno, line, parsed in iter_list_lines(list_path, separator):
+        if isinstance(parsed, str):
+            entries.append(ListEntry(lineno, line, "", "", -1, f"{list_path}:{lineno}: {parsed}"))
+        else:
+            entries.append(ListEntry(lineno, line, parsed[0], join_prefix(path_prefix, parsed[0]), parsed[1]))
     return entries
 
 
