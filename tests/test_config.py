@@ -74,3 +74,12 @@ def test_odd_override_list_is_rejected():
 def test_wrong_value_type_is_rejected():
     with pytest.raises(ValueError):
         load_config(None, ["TRAIN.BATCH_SIZE", "'eight'"])
+
+
+@pytest.mark.parametrize("size,arch", [("b", "base"), ("b_plus", "base_plus"), ("l", "large"), ("h", "huge")])
+def test_ssv2_configs(size, arch):
+    cfg = load_config(os.path.join(ROOT, "configs", "ssv2", f"hiera_{size}.yaml"))
+    assert cfg.MODEL.ARCH == f"hiera_{arch}_16x224" and cfg.MODEL.NUM_CLASSES == 174
+    assert cfg.TRAIN.DATASET == cfg.TEST.DATASET == "ssv2"
+    assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == (1, 3)
+    assert cfg.DATA.RANDOM_FLIP is False

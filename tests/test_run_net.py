@@ -110,6 +110,21 @@ def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path,
     assert report["checkpoint"] == str(ckpt) and len(report["failed"]) == 2
 
 
+def test_ssv2_dataset_trains_and_tests_with_segment_views(motion_data, tmp_path):
+    """TRAIN/TEST.DATASET ssv2: segment sampling over the whole video, temporal views that differ."""
+    out = tmp_path / "ssv2"
+    argv = small_run(motion_data, out, "TRAIN.DATASET", "ssv2", "TEST.DATASET", "ssv2",
+                     "TEST.NUM_ENSEMBLE_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "3")
+    assert run_net.main(argv) == 0
+    report = json.loads((out / "test" / "report.json").read_text())
+    assert report["num_videos"] == 6 and report["num_views"] == 6 and len(report["failed"]) == 2
+    logits = pd.read_csv(out / "test" / "view_logits.csv")
+    first = logits[logits.video_index == logits.video_index.min()]
+    a = first[(first.temporal_clip == 0) & (first.spatial_crop == 1)].filter(like="logit_").to_numpy()
+    b = first[(first.temporal_clip == 1) & (first.spatial_crop == 1)].filter(like="logit_").to_numpy()
+    assert not (a == b).all()  # the two temporal views see different frames
+
+
 def test_malformed_list_line_is_one_clear_error(motion_data, tmp_path, capsys):
     lists = tmp_path / "lists"
     lists.mkdir()

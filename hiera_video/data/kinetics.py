@@ -112,16 +112,23 @@ class Kinetics(torch.utils.data.Dataset):
             return self._test_item(index)
         return self._clip_item(index)
 
+    # -------------------------------------------------------------------- sampling
+    def _clip_frame_indices(self, n: int, fps: float, clip_idx: int, num_clips: int) -> list[int]:
+        """Frame indices of temporal clip ``clip_idx`` of ``num_clips`` (``-1``: a random training
+        clip) in a video of ``n`` frames at ``fps``. Subclasses change the sampling here only."""
+        if clip_idx < 0:
+            return train_clip_indices(n, self.num_frames, self.sampling_rate, fps, self.target_fps)
+        return test_clip_indices(n, clip_idx, num_clips, self.num_frames, self.sampling_rate, fps, self.target_fps)
+
     # -------------------------------------------------------------------- train / val
     def _load_clip(self, record: VideoRecord) -> torch.Tensor:
         """float ``(C, T, H, W)`` for train (random) or val (centre, 1 x 1 view)."""
         d = self.cfg.DATA
-        if self.split == "train":
-            def indices_fn(n, fps):
-                return [train_clip_indices(n, self.num_frames, self.sampling_rate, fps, self.target_fps)]
-        else:
-            def indices_fn(n, fps):
-                return [test_clip_indices(n, 0, 1, self.num_frames, self.sampling_rate, fps, self.target_fps)]
+        clip_idx = -1 if self.split == "train" else 0
+
+        def indices_fn(n, fps):
+            return [self._clip_frame_indices(n, fps, clip_idx, 1)]
+
         frames = decode_clips(record.path, indices_fn, self.backend).clips[0]  # uint8 (T, H, W, C)
         if self.split == "train":
             return self._train_tf(frames)
@@ -163,10 +170,7 @@ class Kinetics(torch.utils.data.Dataset):
         }
 
         def indices_fn(n, fps):
-            return [
-                test_clip_indices(n, i, n_t, self.num_frames, self.sampling_rate, fps, self.target_fps)
-                for i in range(n_t)
-            ]
+            return [self._clip_frame_indices(n, fps, i, n_t) for i in range(n_t)]
 
         d = self.cfg.DATA
         try:

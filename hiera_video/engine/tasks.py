@@ -17,12 +17,14 @@ import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
 from hiera_video.data import Kinetics
+from hiera_video.data.ssv2 import SSv2
 from hiera_video.evaluation.meters import topk_correct
 from hiera_video.models import create_model
 
 # Datasets by cfg.TRAIN.DATASET / cfg.TEST.DATASET name.
 DATASETS: Dict[str, Callable[[CfgNode, str], torch.utils.data.Dataset]] = {
     "kinetics": Kinetics,
+    "ssv2": SSv2,
 }
 
 

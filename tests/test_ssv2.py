@@ -1,0 +1,211 @@
+"""SSv2: segment sampling, the SSv2 dataset (items, views, no flip, bad videos) and data_prep/ssv2.py."""
+
+import csv
+import importlib.util
+import json
+import os
+import random
+
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from hiera_video.data.lists import read_video_list
+from hiera_video.data.ssv2 import SSv2, segment_indices, strip_template
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location("data_prep_ssv2", os.path.join(ROOT, "data_prep", "ssv2.py"))
+ssv2_cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ssv2_cli)
+
+
+# ---------------------------------------------------------------------------- segment_indices
+@pytest.mark.parametrize("n,k", [(48, 4), (50, 8), (8, 8), (301, 16), (17, 16)])
+def test_segment_indices_one_per_segment(n, k):
+    rng = random.Random(0)
+    bounds = [(s * n) // k for s in range(k + 1)]
+    for mode, kw in [("train", {"rng": rng})] * 20 + [("test", {"offset": o}) for o in (0.0, 0.3, 0.5, 0.99)]:
+        idx = segment_indices(n, k, mode, **kw)
+        assert len(idx) == k and all(isinstance(i, int) for i in idx)
+        assert all(a < b for a, b in zip(idx, idx[1:])), idx  # strictly increasing
+        assert 0 <= idx[0] and idx[-1] <= n - 1
+        assert all(bounds[s] <= i < bounds[s + 1] for s, i in enumerate(idx)), (idx, bounds)
+
+
+def test_segment_indices_train_covers_segment():
+    rng = random.Random(1)
+    seen = {i for _ in range(300) for i in segment_indices(40, 4, "train", rng=rng)}
+    assert seen == set(range(40))  # every frame reachable, nothing outside
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_segment_indices_short_video_repeats(n):
+    for idx in [segment_indices(n, 8, "test"), segment_indices(n, 8, "train", rng=random.Random(2))]:
+        assert len(idx) == 8 and idx == sorted(idx) and 0 <= idx[0] and idx[-1] <= n - 1
+        assert len(set(idx)) <= n < 8  # frames repeated
+    assert len(set(segment_indices(n, 8, "test"))) == n  # centres use every frame
+    assert segment_indices(1, 4, "test") == [0, 0, 0, 0]
+
+
+def test_segment_indices_test_views_differ_and_deterministic():
+    views = [segment_indices(48, 4, "test", (i + 0.5) / 3) for i in range(3)]
+    assert views == [[2, 14, 26, 38], [6, 18, 30, 42], [10, 22, 34, 46]]
+    assert views == [segment_indices(48, 4, "test", (i + 0.5) / 3) for i in range(3)]
+    assert segment_indices(48, 4, "test") == [6, 18, 30, 42]  # default: centres
+
+
+def test_segment_indices_errors():
+    for args in [(0, 4, "test"), (10, 0, "test"), (10, 4, "val")]:
+        with pytest.raises(ValueError):
+            segment_indices(*args)
+    with pytest.raises(ValueError):
+        segment_indices(10, 4, "test", offset=1.0)
+
+
+# ---------------------------------------------------------------------------- SSv2 dataset
+def _ids(read_frame_ids, clip_cthw):
+    return read_frame_ids(clip_cthw.permute(1, 2, 3, 0) * 255.0)
+
+
+@pytest.fixture
+def cfg(tiny_cfg, tmp_path, make_video):
+    videos = tmp_path / "videos"
+    for i in range(2):
+        make_video(videos / f"{i}.avi", num_frames=48)
+    (tmp_path / "train.csv").write_text("0.avi 3\n1.avi 5\n")
+    (tmp_path / "val.csv").write_text("0.avi 3\nmissing.avi 1\n")
+    (tmp_path / "test.csv").write_text("0.avi 3\nmissing.avi 1\n")
+    c = tiny_cfg
+    c.DATA.PATH_TO_DATA_DIR, c.DATA.PATH_PREFIX = str(tmp_path), str(videos)
+    c.DATA.MEAN, c.DATA.STD = [0.0] * 3, [1.0] * 3
+    c.DATA.TRAIN_JITTER_SCALES_RELATIVE = [1.0, 1.0]
+    c.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [4 / 3, 4 / 3]
+    c.DATA.RANDOM_FLIP = True  # must be ignored
+    return c
+
+
+def test_train_item_segments_and_no_flip(cfg, read_frame_ids):
+    ds = SSv2(cfg, "train")
+    assert not any(isinstance(t, v2.RandomHorizontalFlip) for t in ds._train_tf.transform.transforms)
+    assert cfg.DATA.RANDOM_FLIP is True  # the caller's config is left alone
+    for index in range(2):
+        item = ds[index]
+        assert set(item) == {"clip", "label", "index", "bad"}
+        assert item["clip"].dtype == torch.float32 and item["clip"].shape == (3, 4, 32, 32)
+        assert (item["label"], item["index"], item["bad"]) == ([3, 5][index], index, [])
+        ids = _ids(read_frame_ids, item["clip"])
+        assert all(12 * s <= i < 12 * (s + 1) for s, i in enumerate(ids)), ids
+
+
+def test_val_item_centres_and_bad_replaced(cfg, read_frame_ids):
+    ds = SSv2(cfg, "val")
+    item = ds[0]
+    assert item["clip"].shape == (3, 4, 48, 48) and _ids(read_frame_ids, item["clip"]) == [6, 18, 30, 42]
+    item = ds[1]  # missing -> next index, reported in "bad"
+    assert item["index"] == 0 and len(item["bad"]) == 1 and "missing.avi" in item["bad"][0][0]
+
+
+def test_test_item_views(cfg, read_frame_ids):
+    ds = SSv2(cfg, "test")
+    item = ds[0]
+    assert item["error"] is None and item["label"] == 3 and item["path"].endswith("0.avi")
+    assert item["views"].shape == (9, 3, 4, 48, 48)
+    assert item["view_ids"] == [(i, j) for i in range(3) for j in range(3)]
+    expected = [[2, 14, 26, 38], [6, 18, 30, 42], [10, 22, 34, 46]]
+    for v, (t, s) in enumerate(item["view_ids"]):
+        assert _ids(read_frame_ids, item["views"][v]) == expected[t]
+    # spatial crops differ (left / centre / right of a 64-wide frame), temporal views differ
+    assert not torch.equal(item["views"][0], item["views"][3])
+
+
+def test_test_item_missing_video(cfg, caplog):
+    item = SSv2(cfg, "test")[1]
+    assert item["views"] is None and item["error"] and "file not found" in item["error"]
+    assert item["label"] == 1 and item["index"] == 1
+
+
+# ---------------------------------------------------------------------------- data_prep/ssv2.py
+LABELS = {"Holding something next to something": "0", "Pushing something from left to right": "1",
+          "Pushing something from right to left": "2"}
+
+
+def _entry(clip_id, template):
+    return {"id": clip_id, "label": template.replace("[", "").replace("]", "").lower(),
+            "template": template, "placeholders": ["a cup"]}
+
+
+@pytest.fixture
+def raw_ssv2(tmp_path, make_video):
+    root = tmp_path / "raw"
+    videos = root / "videos"
+    for clip_id in ("101", "102", "201"):
+        make_video(videos / f"{clip_id}.mp4", num_frames=8, size=(32, 32))
+    train = [_entry("101", "Holding [something] next to [something]"),
+             _entry("102", "Pushing [something] from left to right"),
+             _entry("103", "Pushing [something] from right to left"),  # missing clip
+             _entry("104", "Spinning [something], fast")]  # unknown template (with a comma)
+    val = [_entry("201", "Pushing [something] from right to left"), _entry("202", "Spinning [something], fast")]
+    for name, data in [("labels", LABELS), ("train", train), ("validation", val)]:
+        (root / f"something-something-v2-{name}.json").write_text(json.dumps(data))
+    return root
+
+
+def _argv(root, out, *extra):
+    return ["--labels", str(root / "something-something-v2-labels.json"),
+            "--train", str(root / "something-something-v2-train.json"),
+            "--val", str(root / "something-something-v2-validation.json"),
+            "--videos", str(root / "videos"), "--out", str(out), *extra]
+
+
+def test_prep_end_to_end(raw_ssv2, tmp_path, capsys):
+    out = tmp_path / "lists"
+    assert ssv2_cli.main(_argv(raw_ssv2, out, "--ext", "mp4")) == 0
+    printed = capsys.readouterr().out
+    assert "train: 2 found, 1 missing (4 annotated); 1 with a template not in the labels file" in printed
+    assert "val: 1 found, 0 missing (2 annotated); 1 with a template" in printed
+    assert (out / "train.csv").read_text() == "101.mp4 0\n102.mp4 1\n"
+    assert (out / "val.csv").read_text() == "201.mp4 2\n"
+    assert json.loads((out / "classes.json").read_text()) == {k: int(v) for k, v in LABELS.items()}
+    rows = list(csv.reader((out / "missing.csv").open()))
+    assert rows == [["split", "id", "template", "expected"],
+                    ["train", "103", "Pushing something from right to left", "103.mp4"]]
+    recs = read_video_list(str(out / "train.csv"), str(raw_ssv2 / "videos"))
+    assert [os.path.isfile(r.path) for r in recs] == [True, True] and [r.label for r in recs] == [0, 1]
+    before = {p: (out / p).read_text() for p in ("train.csv", "val.csv", "classes.json", "missing.csv")}
+    assert ssv2_cli.main(_argv(raw_ssv2, out, "--ext", "mp4")) == 0  # re-run: identical files
+    assert before == {p: (out / p).read_text() for p in before}
+
+
+def test_prep_default_ext_webm_all_missing(raw_ssv2, tmp_path, capsys):
+    out = tmp_path / "lists"
+    assert ssv2_cli.main(_argv(raw_ssv2, out)) == 0
+    assert (out / "train.csv").read_text() == ""
+    assert "train: 0 found, 3 missing" in capsys.readouterr().out
+    assert "103.webm" in (out / "missing.csv").read_text()
+
+
+def test_prep_bad_input_exit_2(raw_ssv2, tmp_path, capsys):
+    out = tmp_path / "lists"
+    assert ssv2_cli.main(_argv(raw_ssv2, out, "--videos", str(tmp_path / "nope"))) == 2
+    (raw_ssv2 / "something-something-v2-train.json").write_text("{not json")
+    assert ssv2_cli.main(_argv(raw_ssv2, out)) == 2
+    (raw_ssv2 / "something-something-v2-train.json").write_text(json.dumps([{"id": "1"}]))
+    assert ssv2_cli.main(_argv(raw_ssv2, out)) == 2
+    (raw_ssv2 / "something-something-v2-train.json").write_text("[]")
+    (raw_ssv2 / "something-something-v2-labels.json").write_text(json.dumps({"a": "x"}))
+    assert ssv2_cli.main(_argv(raw_ssv2, out)) == 2
+    os.remove(raw_ssv2 / "something-something-v2-labels.json")
+    assert ssv2_cli.main(_argv(raw_ssv2, out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 5 and "labels file not found" in err
+    assert not out.exists()
+
+
+def test_prep_help():
+    with pytest.raises(SystemExit) as e:
+        ssv2_cli.main(["--help"])
+    assert e.value.code == 0
+
+
+def test_strip_template():
+    assert strip_template("Holding [something] next to [something]") == "Holding something next to something"
