@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.data.kinetics_prep import DEFAULT_EXTENSIONS, prepare_kinetics  # noqa: E402
+from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,15 +41,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for split, stats in result.stats.items():
-        print(stats.line(split))
-    missing = sum(s.missing for s in result.stats.values())
-    print(f"{len(result.classes)} classes; lists in {args.out} ({missing} missing clips listed in "
-          f"{os.path.join(args.out, 'missing.csv')}); set DATA.PATH_TO_DATA_DIR {args.out} "
-          f"DATA.PATH_PREFIX {os.path.abspath(args.videos)}")
-    if result.separator != " ":
-        print(f"paths contain spaces: the lists are separated by {result.separator!r}; "
-              f"set DATA.PATH_LABEL_SEPARATOR {result.separator!r}")
+    print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.videos, result.separator))
     return 0
 
 

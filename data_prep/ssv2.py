@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.data.ssv2 import prepare_ssv2
+from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,12 +39,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for split, stats in result.stats.items():
-        print(stats.line(split))
-    missing = sum(s.missing for s in result.stats.values())
-    print(f"{len(result.classes)} classes; lists in {args.out} ({missing} missing clips listed in "
-          f"{os.path.join(args.out, 'missing.csv')}); set DATA.PATH_TO_DATA_DIR {args.out} "
-          f"DATA.PATH_PREFIX {os.path.abspath(args.videos)}")
+    print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.videos))
     return 0
 
 
