@@ -76,6 +76,9 @@ class Kinetics(torch.utils.data.Dataset):
         FileNotFoundError / ListFormatError: from reading the list.
     """
 
+    # Whether DATA.RANDOM_FLIP may flip clips; datasets with left/right classes set False.
+    horizontal_flip = True
+
     def __init__(self, cfg, split: str):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -88,7 +91,7 @@ class Kinetics(torch.utils.data.Dataset):
             raise ValueError(f"TEST.NUM_ENSEMBLE_VIEWS must be >= 1, got {t.NUM_ENSEMBLE_VIEWS}")
         self.cfg = cfg
         self.split = split
-        stem = (getattr(t, "SPLIT", "") or "test") if split == "test" else split
+        stem = (t.SPLIT or "test") if split == "test" else split
         self.list_path = os.path.join(d.PATH_TO_DATA_DIR, f"{stem}.csv")
         self.records: list[VideoRecord] = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR)
         if not self.records:
@@ -97,7 +100,8 @@ class Kinetics(torch.utils.data.Dataset):
         self.num_frames, self.sampling_rate, self.target_fps = d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS
         self.max_retries = int(d.MAX_RETRIES)
         self.num_temporal, self.num_spatial = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
-        self._train_tf = train_transform(cfg) if split == "train" else None
+        flip = bool(d.RANDOM_FLIP) and self.horizontal_flip
+        self._train_tf = train_transform(cfg, flip=flip) if split == "train" else None
         logger.info("%s: %d videos from %s (backend %s)", split, len(self.records), self.list_path, self.backend)
 
     @property

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 
 from .kinetics import Kinetics
-from .transforms import train_transform
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +104,7 @@ class SSv2(Kinetics):
     unused); sampling uses DATA.NUM_FRAMES and TEST.NUM_ENSEMBLE_VIEWS.
     """
 
-    def __init__(self, cfg, split: str):
-        super().__init__(cfg, split)
-        if split == "train":  # the same transform with the flip forced off
-            no_flip = cfg.clone()
-            no_flip.defrost()
-            no_flip.DATA.RANDOM_FLIP = False
-            self._train_tf = train_transform(no_flip)
+    horizontal_flip = False  # left/right classes: DATA.RANDOM_FLIP is ignored
 
     def _clip_frame_indices(self, n: int, fps: float, clip_idx: int, num_clips: int) -> list[int]:
         """Segment sampling: a random frame per segment (``clip_idx == -1``), else the frame at

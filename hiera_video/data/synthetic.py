@@ -262,7 +262,7 @@ def make_motion_dataset(
         if os.path.exists(os.path.join(root, f"{split}.csv")):
             os.remove(os.path.join(root, f"{split}.csv"))
     meta: dict[str, list] = {}
-    options = {"preset": "veryfast", "threads": "1"} if codec == "libx264" else None
+    options = {"preset": "veryfast"} if codec == "libx264" else None  # write_video pins one thread
     for s_idx, split in enumerate(SPLITS):
         lines, meta[split] = [], []
         for label, name in enumerate(CLASSES):

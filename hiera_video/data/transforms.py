@@ -69,9 +69,9 @@ class TrainTransform:
         return f"TrainTransform({self.transform})"
 
 
-def train_transform(cfg) -> TrainTransform:
+def train_transform(cfg, flip: bool | None = None) -> TrainTransform:
     """Training transform from ``cfg.DATA`` (TRAIN_CROP_SIZE, TRAIN_JITTER_SCALES_RELATIVE,
-    TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD).
+    TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD); ``flip`` overrides RANDOM_FLIP.
 
     Returns:
         :class:`TrainTransform`: uint8 ``(T, H, W, C)`` → float ``(C, T, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
@@ -81,7 +81,7 @@ def train_transform(cfg) -> TrainTransform:
         d.TRAIN_CROP_SIZE,
         scale=d.TRAIN_JITTER_SCALES_RELATIVE,
         ratio=d.TRAIN_JITTER_ASPECT_RELATIVE,
-        flip=d.RANDOM_FLIP,
+        flip=d.RANDOM_FLIP if flip is None else flip,
         mean=d.MEAN,
         std=d.STD,
     )
