@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 
 import numpy as np
@@ -16,15 +15,12 @@ from hiera_video.data.frames import (
     extract_tree,
     target_indices,
 )
+from helpers import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("extract_frames", os.path.join(ROOT, "data_prep", "extract_frames.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    return load_script("data_prep/extract_frames.py").main
 
 
 def _ids(folder, vid, read_frame_ids):

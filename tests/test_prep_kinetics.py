@@ -1,6 +1,5 @@
 """data_prep/kinetics.py and hiera_video.data.kinetics_prep: official Kinetics CSVs -> PySlowFast lists."""
 
-import importlib.util
 import json
 import os
 
@@ -9,11 +8,9 @@ import pytest
 
 from hiera_video.data.kinetics_prep import choose_separator, clip_stem, prepare_kinetics, read_annotations
 from hiera_video.data.lists import read_video_list
+from helpers import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("data_prep_kinetics", os.path.join(ROOT, "data_prep", "kinetics.py"))
-kinetics_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kinetics_cli)
+kinetics_cli = load_script("data_prep/kinetics.py")
 
 TRAIN_CSV = """label,youtube_id,time_start,time_end,split,is_cc
 abseiling,aaa,10,20,train,0

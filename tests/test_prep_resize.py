@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import shutil
 from fractions import Fraction
@@ -18,15 +17,12 @@ from hiera_video.data.resize import (
     resize_tree,
     resize_video,
 )
+from helpers import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location("resize_videos", os.path.join(ROOT, "data_prep", "resize_videos.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    return load_script("data_prep/resize_videos.py").main
 
 
 def _info(path):

@@ -1,6 +1,5 @@
 """data_prep/validate.py and hiera_video.data.validate: decode-check a Kinetics-format list."""
 
-import importlib.util
 import os
 
 import numpy as np
@@ -10,11 +9,9 @@ import pytest
 from hiera_video.data.decoders import open_video
 from hiera_video.data.lists import read_video_list
 from hiera_video.data.validate import check_video, validate_list
+from helpers import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("data_prep_validate", os.path.join(ROOT, "data_prep", "validate.py"))
-validate_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(validate_cli)
+validate_cli = load_script("data_prep/validate.py")
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """SSv2: segment sampling, the SSv2 dataset (items, views, no flip, bad videos) and data_prep/ssv2.py."""
 
 import csv
-import importlib.util
 import json
 import os
 import random
@@ -12,11 +11,9 @@ from torchvision.transforms import v2
 
 from hiera_video.data.lists import read_video_list
 from hiera_video.data.ssv2 import SSv2, segment_indices, strip_template
+from helpers import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("data_prep_ssv2", os.path.join(ROOT, "data_prep", "ssv2.py"))
-ssv2_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ssv2_cli)
+ssv2_cli = load_script("data_prep/ssv2.py")
 
 
 # ---------------------------------------------------------------------------- segment_indices
