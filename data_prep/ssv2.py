@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.ssv2 import prepare_ssv2
+from hiera_video.data.ssv2_prep import prepare_ssv2
 from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
 
 

@@ -10,7 +10,8 @@ import torch
 from torchvision.transforms import v2
 
 from hiera_video.data.lists import read_video_list
-from hiera_video.data.ssv2 import SSv2, segment_indices, strip_template
+from hiera_video.data.ssv2 import SSv2, segment_indices
+from hiera_video.data.ssv2_prep import strip_template
 from helpers import load_script
 
 ssv2_cli = load_script("data_prep/ssv2.py")

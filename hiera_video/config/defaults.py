@@ -75,15 +75,29 @@ _C.DATA.TARGET_FPS = 30
 _C.DATA.TRAIN_CROP_SIZE = 224
 # Test: short side resized to this, then NUM_SPATIAL_CROPS square crops of this side.
 _C.DATA.TEST_CROP_SIZE = 224
-# RandomResizedCrop area fraction and aspect-ratio ranges (train).
+# Train spatial augmentation, as in PySlowFast: when TRAIN_JITTER_SCALES_RELATIVE is set,
+# RandomResizedCrop with that area fraction and TRAIN_JITTER_ASPECT_RELATIVE aspect-ratio
+# range; when it is empty ([]), the short side is resized to a random length in
+# TRAIN_JITTER_SCALES (pixels, inclusive) and a random TRAIN_CROP_SIZE square is cut.
 _C.DATA.TRAIN_JITTER_SCALES_RELATIVE = [0.08, 1.0]
 _C.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [0.75, 1.3333]
+_C.DATA.TRAIN_JITTER_SCALES = [256, 320]
 _C.DATA.RANDOM_FLIP = True
+# Horizontal flip for datasets with left/right classes (SSv2): a flipped clip of a class whose
+# name says "left" or "right" takes the class with the two words swapped; classes with no such
+# counterpart are never flipped. Needs {PATH_TO_DATA_DIR}/classes.json. Off by default.
+_C.DATA.LABEL_AWARE_FLIP = False
 # Per-channel normalisation of pixels in [0, 1] (Hiera uses 0.45 / 0.225 on all channels).
 _C.DATA.MEAN = [0.45, 0.45, 0.45]
 _C.DATA.STD = [0.225, 0.225, 0.225]
-# "pyav" or "decord".
+# "pyav", "decord" or "torchcodec" (torchcodec needs FFmpeg's shared libraries on the system).
 _C.DATA.DECODING_BACKEND = "pyav"
+# What the split lists name: "video" (``path label`` lists of video files) or "frames"
+# (PySlowFast frame lists ``original_vido_id video_id frame_id path labels`` of JPEG frames,
+# as data_prep/extract_frames.py writes them).
+_C.DATA.INPUT_FORMAT = "video"
+# Rate (frames/s) the frames of a frame list were extracted at; sampling converts from it.
+_C.DATA.FRAME_FPS = 30
 # Stop with an error when more than this fraction of a split's videos fail to decode.
 _C.DATA.MAX_BAD_FRACTION = 0.1
 # If the lists in PATH_TO_DATA_DIR are missing, first write the synthetic motion dataset
@@ -93,6 +107,38 @@ _C.DATA.MAKE_SYNTHETIC = False
 _C.DATA.SYNTHETIC_VIDEOS_PER_CLASS = [40, 8, 16]
 # Times a failing training sample is replaced by another before giving up on the batch.
 _C.DATA.MAX_RETRIES = 10
+
+# ---------------------------------------------------------------------------- augmentation
+# Train-time augmentation beyond crop and flip (PySlowFast's AUG.* keys, torchvision v2 ops).
+_C.AUG = CfgNode()
+# RandAugment and random erasing on (AUG.ENABLE); crop/flip are always on in training.
+_C.AUG.ENABLE = False
+# Clips augmented from each decoded video (repeated augmentation): the video is decoded once
+# and transformed NUM_SAMPLE times, so a step sees TRAIN.BATCH_SIZE * NUM_SAMPLE clips.
+_C.AUG.NUM_SAMPLE = 1
+# timm-style RandAugment spec "rand-m{magnitude}-n{num_ops}[-mstd{std}][-inc{0|1}]"; the same
+# ops and magnitude are applied to every frame of a clip. Empty disables RandAugment.
+_C.AUG.AA_TYPE = "rand-m7-n4-mstd0.5-inc1"
+# Interpolation of the train crop resize: "bilinear" or "bicubic".
+_C.AUG.INTERPOLATION = "bicubic"
+# Random erasing probability (0 disables), "pixel" (per-pixel normal noise) or "const" (zeros),
+# and the number of boxes; the same boxes on every frame of a clip.
+_C.AUG.RE_PROB = 0.25
+_C.AUG.RE_MODE = "pixel"
+_C.AUG.RE_COUNT = 1
+
+# ---------------------------------------------------------------------------- mixup
+# Mixup / CutMix on the training batch with soft-target cross-entropy (PySlowFast's MIXUP.*).
+_C.MIXUP = CfgNode()
+_C.MIXUP.ENABLE = False
+# Beta(alpha, alpha) parameters of the mixing weight; 0 disables that method.
+_C.MIXUP.ALPHA = 0.8
+_C.MIXUP.CUTMIX_ALPHA = 1.0
+# Probability that a batch is mixed at all, and that a mixed batch uses CutMix rather than Mixup.
+_C.MIXUP.PROB = 1.0
+_C.MIXUP.SWITCH_PROB = 0.5
+# Label smoothing of the soft targets when MIXUP.ENABLE (MODEL.LABEL_SMOOTHING otherwise).
+_C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 
 # ---------------------------------------------------------------------------- loader
 _C.DATA_LOADER = CfgNode()

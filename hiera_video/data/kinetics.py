@@ -9,7 +9,9 @@ Items (one dataset index = one video):
 
 - ``"train"``: ``{"clip": float (C, T, H, W), "label": int, "index": int, "bad": [(path, error), ...]}``
   — a random temporal window and :func:`~hiera_video.data.transforms.train_transform`
-  (``T = DATA.NUM_FRAMES``, ``H = W = DATA.TRAIN_CROP_SIZE``). A video that fails is
+  (``T = DATA.NUM_FRAMES``, ``H = W = DATA.TRAIN_CROP_SIZE``). With ``AUG.NUM_SAMPLE = N > 1``
+  (repeated augmentation) the window is decoded once and transformed ``N`` times
+  independently: ``"clip"`` is ``(N, C, T, H, W)`` and :func:`collate_train` flattens it. A video that fails is
   logged (warning, with path and reason), appended to ``"bad"`` and replaced by a
   random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
   naming the failed paths. ``"index"`` is the index actually returned (the replacement
@@ -30,7 +32,8 @@ Items (one dataset index = one video):
 Config keys read: DATA.{PATH_TO_DATA_DIR, PATH_PREFIX, PATH_LABEL_SEPARATOR,
 NUM_FRAMES, SAMPLING_RATE, TARGET_FPS, TRAIN_CROP_SIZE, TEST_CROP_SIZE,
 TRAIN_JITTER_SCALES_RELATIVE, TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD,
-DECODING_BACKEND, MAX_RETRIES}, TEST.{SPLIT, NUM_ENSEMBLE_VIEWS, NUM_SPATIAL_CROPS}.
+DECODING_BACKEND, MAX_RETRIES}, TEST.{SPLIT, NUM_ENSEMBLE_VIEWS, NUM_SPATIAL_CROPS},
+AUG.NUM_SAMPLE (and the AUG.* keys of :func:`~hiera_video.data.transforms.train_transform`).
 
 Source: the split files, retry-with-another-index for training and the
 ``NUM_ENSEMBLE_VIEWS x NUM_SPATIAL_CROPS`` test views follow PySlowFast
@@ -100,6 +103,9 @@ class Kinetics(torch.utils.data.Dataset):
         self.num_frames, self.sampling_rate, self.target_fps = d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS
         self.max_retries = int(d.MAX_RETRIES)
         self.num_temporal, self.num_spatial = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
+        self.num_samples = int(cfg.AUG.NUM_SAMPLE)
+        if self.num_samples < 1:
+            raise ValueError(f"AUG.NUM_SAMPLE must be >= 1, got {self.num_samples}")
         flip = bool(d.RANDOM_FLIP) and self.horizontal_flip
         self._train_tf = train_transform(cfg, flip=flip) if split == "train" else None
         logger.info("%s: %d videos from %s (backend %s)", split, len(self.records), self.list_path, self.backend)
@@ -126,7 +132,8 @@ class Kinetics(torch.utils.data.Dataset):
 
     # -------------------------------------------------------------------- train / val
     def _load_clip(self, record: VideoRecord) -> torch.Tensor:
-        """float ``(C, T, H, W)`` for train (random) or val (centre, 1 x 1 view)."""
+        """float ``(C, T, H, W)`` for train (random; ``(N, C, T, H, W)`` with ``AUG.NUM_SAMPLE = N > 1``)
+        or val (centre, 1 x 1 view)."""
         d = self.cfg.DATA
         clip_idx = -1 if self.split == "train" else 0
 
@@ -135,7 +142,9 @@ class Kinetics(torch.utils.data.Dataset):
 
         frames = decode_clips(record.path, indices_fn, self.backend).clips[0]  # uint8 (T, H, W, C)
         if self.split == "train":
-            return self._train_tf(frames)
+            if self.num_samples == 1:
+                return self._train_tf(frames)
+            return torch.stack([self._train_tf(frames) for _ in range(self.num_samples)])
         return test_views(frames, d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0]
 
     def _clip_item(self, index: int) -> dict[str, Any]:
@@ -195,13 +204,19 @@ def _describe(e: Exception) -> str:
 def collate_train(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Collate train/val items.
 
+    Items with ``"clip"`` ``(N, C, T, H, W)`` (repeated augmentation, ``AUG.NUM_SAMPLE = N``)
+    are flattened: the ``N`` clips of a video are consecutive and share its label and index.
+
     Returns:
-        ``{"clip": float (B, C, T, H, W), "label": int64 (B,), "index": int64 (B,),
-        "bad": [(path, error), ...]}`` — ``"bad"`` concatenates the items' lists.
+        ``{"clip": float (B * N, C, T, H, W), "label": int64 (B * N,), "index": int64 (B * N,),
+        "bad": [(path, error), ...]}`` (``N = 1`` for ordinary items) — ``"bad"`` concatenates
+        the items' lists.
     """
+    clips = [b["clip"] if b["clip"].ndim == 5 else b["clip"].unsqueeze(0) for b in batch]
+    repeats = torch.tensor([c.shape[0] for c in clips])
     return {
-        "clip": torch.stack([b["clip"] for b in batch]),
-        "label": torch.tensor([b["label"] for b in batch], dtype=torch.long),
-        "index": torch.tensor([b["index"] for b in batch], dtype=torch.long),
+        "clip": torch.cat(clips),
+        "label": torch.tensor([b["label"] for b in batch], dtype=torch.long).repeat_interleave(repeats),
+        "index": torch.tensor([b["index"] for b in batch], dtype=torch.long).repeat_interleave(repeats),
         "bad": [x for b in batch for x in b["bad"]],
     }
