@@ -118,9 +118,10 @@ _C.AUG.ENABLE = False
 _C.AUG.NUM_SAMPLE = 1
 # timm-style RandAugment spec "rand-m{magnitude}-n{num_ops}[-mstd{std}][-inc{0|1}]"; the same
 # ops and magnitude are applied to every frame of a clip. Empty disables RandAugment.
-_C.AUG.AA_TYPE = "rand-m7-n4-mstd0.5-inc1"
-# Interpolation of the train crop resize: "bilinear" or "bicubic".
-_C.AUG.INTERPOLATION = "bicubic"
+_C.AUG.AA_TYPE = "rand-m9-mstd0.5-inc1"
+# Resampling of RandAugment's geometric ops: "bilinear" or "nearest" (torchvision's tensor
+# kernels have no "bicubic", PySlowFast's PIL default).
+_C.AUG.INTERPOLATION = "bilinear"
 # Random erasing probability (0 disables), "pixel" (per-pixel normal noise) or "const" (zeros),
 # and the number of boxes; the same boxes on every frame of a clip.
 _C.AUG.RE_PROB = 0.25

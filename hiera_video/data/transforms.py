@@ -5,10 +5,9 @@ Decoders give uint8 frames ``(T, H, W, C)``; torchvision's video transforms take
 so every frame of a clip gets the same crop and flip. The model wants float
 ``(C, T, H, W)``.
 
-- Train: ``RandomResizedCrop(DATA.TRAIN_CROP_SIZE, scale=DATA.TRAIN_JITTER_SCALES_RELATIVE,
-  ratio=DATA.TRAIN_JITTER_ASPECT_RELATIVE, antialias=True)``, ``RandomHorizontalFlip`` when
-  ``DATA.RANDOM_FLIP``, ``ToDtype(float32, scale=True)`` (pixels to [0, 1]),
-  ``Normalize(DATA.MEAN, DATA.STD)``.
+- Train (:class:`TrainTransform`): random-resized crop (or short-side jitter + random crop),
+  optional flip, RandAugment and random erasing (``AUG.*``, :mod:`hiera_video.data.augment`),
+  ``ToDtype(float32, scale=True)`` (pixels to [0, 1]), ``Normalize(DATA.MEAN, DATA.STD)``.
 - Test / val: short side resized to ``DATA.TEST_CROP_SIZE`` (antialiased bilinear), then
   1 centre crop or 3 square crops (left / centre / right of a landscape frame, top /
   centre / bottom of a portrait one), then the same scaling and normalisation.
@@ -29,6 +28,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from .augment import ClipRandAugment, parse_rand_augment, random_erasing
+
 __all__ = ["train_transform", "TrainTransform", "resize_short_side", "spatial_crops", "normalize_clip", "test_views"]
 
 
@@ -42,23 +43,48 @@ def _as_video(frames: torch.Tensor) -> tv_tensors.Video:
 class TrainTransform:
     """Callable: uint8 ``(T, H, W, C)`` → float32 ``(C, T, crop, crop)``, normalised.
 
-    Wraps a ``v2.Compose`` (attribute ``transform``) of RandomResizedCrop,
-    optional RandomHorizontalFlip, ToDtype and Normalize.
+    Wraps a ``v2.Compose`` (attribute ``transform``) of, in order:
+
+    1. the spatial crop: ``v2.RandomResizedCrop(crop_size, scale, ratio)`` when ``scale`` is
+       given, else short-side jitter ``v2.RandomShortestSize(jitter_scales[0]..jitter_scales[1])``
+       + ``v2.RandomCrop(crop_size)`` (PySlowFast ``spatial_sampling``'s two paths);
+    2. ``v2.RandomHorizontalFlip`` when ``flip``;
+    3. ``rand_augment`` (a :class:`~hiera_video.data.augment.ClipRandAugment`) on the uint8 crop;
+    4. ``ToDtype(float32, scale=True)`` (pixels to [0, 1]) and ``Normalize(mean, std)``;
+    5. the ``erasing`` ops (:func:`~hiera_video.data.augment.random_erasing`) on the normalised clip.
+
+    All random parameters are drawn once per call: every frame gets the same crop, flip,
+    RandAugment ops and erased boxes. RandAugment runs on the crop, not the full frame as in
+    PySlowFast (the same op space at a fraction of the pixels; translations are relative to
+    the crop).
     """
 
     def __init__(
         self,
         crop_size: int,
-        scale: Sequence[float] = (0.08, 1.0),
+        scale: Sequence[float] | None = (0.08, 1.0),
         ratio: Sequence[float] = (0.75, 4 / 3),
         flip: bool = True,
         mean: Sequence[float] = (0.45, 0.45, 0.45),
         std: Sequence[float] = (0.225, 0.225, 0.225),
+        jitter_scales: Sequence[int] = (256, 320),
+        rand_augment=None,
+        erasing: Sequence = (),
     ):
-        ops = [v2.RandomResizedCrop(crop_size, scale=tuple(scale), ratio=tuple(ratio), antialias=True)]
+        if scale:
+            ops = [v2.RandomResizedCrop(crop_size, scale=tuple(scale), ratio=tuple(ratio), antialias=True)]
+        else:
+            lo, hi = int(jitter_scales[0]), int(jitter_scales[1])
+            if not crop_size <= lo <= hi:
+                raise ValueError(f"DATA.TRAIN_JITTER_SCALES must satisfy TRAIN_CROP_SIZE <= min <= max, "
+                                 f"got {list(jitter_scales)} with crop {crop_size}")
+            ops = [v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True), v2.RandomCrop(crop_size)]
         if flip:
             ops.append(v2.RandomHorizontalFlip())
+        if rand_augment is not None:
+            ops.append(rand_augment)
         ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+        ops += list(erasing)
         self.transform = v2.Compose(ops)
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
@@ -70,20 +96,36 @@ class TrainTransform:
 
 
 def train_transform(cfg, flip: bool | None = None) -> TrainTransform:
-    """Training transform from ``cfg.DATA`` (TRAIN_CROP_SIZE, TRAIN_JITTER_SCALES_RELATIVE,
-    TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD); ``flip`` overrides RANDOM_FLIP.
+    """Training transform from the config; ``flip`` overrides ``DATA.RANDOM_FLIP``.
+
+    Keys read: DATA.{TRAIN_CROP_SIZE, TRAIN_JITTER_SCALES_RELATIVE (empty: short-side jitter),
+    TRAIN_JITTER_ASPECT_RELATIVE, TRAIN_JITTER_SCALES, RANDOM_FLIP, MEAN, STD};
+    AUG.{ENABLE, AA_TYPE (empty: no RandAugment), INTERPOLATION, RE_PROB, RE_MODE, RE_COUNT}
+    (RandAugment and erasing only when AUG.ENABLE).
 
     Returns:
         :class:`TrainTransform`: uint8 ``(T, H, W, C)`` → float ``(C, T, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
+
+    Raises:
+        ValueError: a malformed AUG.AA_TYPE, AUG.RE_* or DATA.TRAIN_JITTER_SCALES value.
     """
-    d = cfg.DATA
+    d, a = cfg.DATA, cfg.AUG
+    rand_augment, erasing = None, []
+    if a.ENABLE:
+        if a.AA_TYPE:
+            fill = [int(round(255 * m)) for m in d.MEAN]
+            rand_augment = ClipRandAugment(parse_rand_augment(a.AA_TYPE), interpolation=a.INTERPOLATION, fill=fill)
+        erasing = random_erasing(a.RE_PROB, a.RE_MODE, a.RE_COUNT)
     return TrainTransform(
         d.TRAIN_CROP_SIZE,
-        scale=d.TRAIN_JITTER_SCALES_RELATIVE,
-        ratio=d.TRAIN_JITTER_ASPECT_RELATIVE,
+        scale=d.TRAIN_JITTER_SCALES_RELATIVE or None,
+        ratio=d.TRAIN_JITTER_ASPECT_RELATIVE or (0.75, 4 / 3),
         flip=d.RANDOM_FLIP if flip is None else flip,
         mean=d.MEAN,
         std=d.STD,
+        jitter_scales=d.TRAIN_JITTER_SCALES,
+        rand_augment=rand_augment,
+        erasing=erasing,
     )
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
 from hiera_video.data import Kinetics
+from hiera_video.data.mixup import build_mixup
 from hiera_video.data.ssv2 import SSv2
 from hiera_video.evaluation.meters import topk_correct
 from hiera_video.models import create_model
@@ -41,13 +42,20 @@ def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Datas
 
 
 class ClassificationTask:
-    """Supervised clip classification with cross-entropy (label smoothing optional)."""
+    """Supervised clip classification with cross-entropy.
+
+    Without Mixup the loss is cross-entropy with ``MODEL.LABEL_SMOOTHING``; with
+    ``MIXUP.ENABLE`` each training batch goes through
+    :class:`~hiera_video.data.mixup.MixupCutmix` and the loss is soft-target cross-entropy
+    against its label-smoothed mixed targets (``MIXUP.LABEL_SMOOTH_VALUE``).
+    """
 
     name = "classification"
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg
         self.label_smoothing = float(cfg.MODEL.LABEL_SMOOTHING)
+        self.mixup = build_mixup(cfg)
 
     def build_model(self) -> nn.Module:
         """Hiera sized to the data: input ``(DATA.NUM_FRAMES, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
@@ -87,12 +95,18 @@ class ClassificationTask:
             batch: ``{"clip": (B, C, T, H, W) float, "label": (B,) long, ...}``.
 
         Returns:
-            ``(loss, {"top1_correct", "top5_correct", "count"})``.
+            ``(loss, {"top1_correct", "top5_correct", "count"})``; with Mixup/CutMix the
+            accuracy counts are against the clips' own (unmixed) labels.
         """
         clips = batch["clip"].to(device, non_blocking=True)
         labels = batch["label"].to(device, non_blocking=True)
-        logits = model(clips)  # (B, K)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        if self.mixup is not None:
+            clips, targets, labels = self.mixup(clips, labels)  # targets: (B, K) soft, rows sum to 1
+            logits = model(clips)  # (B, K)
+            loss = F.cross_entropy(logits.float(), targets)
+        else:
+            logits = model(clips)  # (B, K)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
         with torch.no_grad():
             correct = topk_correct(logits.detach().float(), labels, ks=(1, 5))
         return loss, {"top1_correct": correct[1], "top5_correct": correct[5], "count": labels.numel()}
