@@ -207,3 +207,122 @@ def test_prep_help():
 
 def test_strip_template():
     assert strip_template("Holding [something] next to [something]") == "Holding something next to something"
+
+
+# ---------------------------------------------------------------------------- label-aware flip
+import numpy as np  # this section was appended; its imports stay with it
+
+from hiera_video.data.ssv2 import flip_label_map
+
+# Real SSv2 templates (bracket-free, ids of the official something-something-v2-labels.json).
+REAL_CLASSES = {
+    "Approaching something with your camera": 0,
+    "Holding something": 16,
+    "Moving something and something away from each other": 36,
+    "Plugging something into something but pulling it right out as you remove your hand": 50,
+    "Pulling something from left to right": 86,
+    "Pulling something from right to left": 87,
+    "Pushing something from left to right": 93,
+    "Pushing something from right to left": 94,
+    "Putting something upright on the table": 119,
+    "Turning the camera left while filming something": 166,
+    "Turning the camera right while filming something": 167,
+}
+
+
+def test_flip_label_map_real_templates():
+    assert flip_label_map(REAL_CLASSES) == {
+        0: 0, 16: 16, 36: 36, 119: 119,  # no left/right word ("upright" is not "right"): flip, keep label
+        86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166,  # mirror pairs
+        50: None,  # "pulling it right out": no "left" counterpart -> never flipped
+    }
+    # counterpart absent -> never flip; names compared case-insensitively; ids may be strings (labels.json)
+    assert flip_label_map({"Pushing something from left to right": 0, "Holding something": 1}) == {0: None, 1: 1}
+    assert flip_label_map({"pushing something from LEFT to right": "0", "Pushing something from right to left": 1}) \
+        == {0: 1, 1: 0}
+    with pytest.raises(ValueError, match="unique"):
+        flip_label_map({"a": 0, "b": 0})
+    with pytest.raises(ValueError, match="not an integer"):
+        flip_label_map({"a": "x"})
+
+
+def _side(clip_cthw) -> str:
+    """'dark-left' for the original asymmetric frames, 'dark-right' when mirrored."""
+    half = clip_cthw.shape[-1] // 2
+    return "dark-left" if clip_cthw[..., :half].mean() < clip_cthw[..., half:].mean() else "dark-right"
+
+
+@pytest.fixture
+def flip_cfg(tiny_cfg, tmp_path, make_video):
+    frames = np.full((16, 48, 64, 3), 200, dtype=np.uint8)
+    frames[:, :, :32] = 40  # dark left half, bright right half
+    make_video(tmp_path / "videos" / "asym.avi", frames=frames)
+    (tmp_path / "classes.json").write_text(json.dumps(REAL_CLASSES))
+    (tmp_path / "train.csv").write_text("asym.avi 93\nasym.avi 16\nasym.avi 50\n")
+    (tmp_path / "val.csv").write_text("asym.avi 93\n")
+    c = tiny_cfg
+    c.DATA.PATH_TO_DATA_DIR, c.DATA.PATH_PREFIX = str(tmp_path), str(tmp_path / "videos")
+    c.DATA.MEAN, c.DATA.STD = [0.0] * 3, [1.0] * 3
+    c.DATA.TRAIN_JITTER_SCALES_RELATIVE = [1.0, 1.0]  # whole frame: the only randomness left is the flip
+    c.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [4 / 3, 4 / 3]
+    c.DATA.LABEL_AWARE_FLIP = True
+    return c
+
+
+def test_label_aware_flip_swaps_labels_and_mirrors_pixels(flip_cfg):
+    ds = SSv2(flip_cfg, "train")
+    assert ds.flip_map[93] == 94 and ds.flip_map[50] is None
+    random.seed(0)
+    seen = {0: set(), 1: set(), 2: set()}
+    reference, compared = None, 0
+    for _ in range(24):
+        for index in range(3):
+            item = ds[index]
+            side = _side(item["clip"])
+            seen[index].add((item["label"], side))
+            if index == 1 and side == "dark-left":
+                reference = item["clip"]
+            if index == 1 and side == "dark-right" and reference is not None:  # the exact mirror image
+                assert torch.allclose(item["clip"], reference.flip(-1), atol=1e-4)
+                compared += 1
+    assert seen[0] == {(93, "dark-left"), (94, "dark-right")}  # flipped <=> label swapped, both happen
+    assert seen[1] == {(16, "dark-left"), (16, "dark-right")}  # no left/right in the name: flips, keeps label
+    assert seen[2] == {(50, "dark-left")}  # no counterpart: never flipped
+    assert compared > 0
+
+
+def test_label_aware_flip_one_decision_for_all_samples(flip_cfg):
+    flip_cfg.AUG.NUM_SAMPLE = 3
+    ds = SSv2(flip_cfg, "train")
+    random.seed(1)
+    labels = set()
+    for _ in range(12):
+        item = ds[0]
+        assert item["clip"].shape == (3, 3, 4, 32, 32)
+        sides = {_side(c) for c in item["clip"]}
+        assert len(sides) == 1 and (item["label"] == 94) == (sides == {"dark-right"})
+        labels.add(item["label"])
+    assert labels == {93, 94}
+
+
+def test_label_aware_flip_off_by_default_and_train_only(flip_cfg):
+    flip_cfg.DATA.LABEL_AWARE_FLIP = False
+    flip_cfg.DATA.RANDOM_FLIP = True  # ignored by SSv2 either way
+    ds = SSv2(flip_cfg, "train")
+    assert ds.flip_map is None
+    random.seed(2)
+    assert {(ds[i]["label"], _side(ds[i]["clip"])) for _ in range(10) for i in range(3)} == {
+        (93, "dark-left"), (16, "dark-left"), (50, "dark-left")}
+    flip_cfg.DATA.LABEL_AWARE_FLIP = True
+    val = SSv2(flip_cfg, "val")
+    assert val.flip_map is None and {(val[0]["label"], _side(val[0]["clip"])) for _ in range(5)} == {(93, "dark-left")}
+
+
+def test_label_aware_flip_needs_classes_json(flip_cfg, tmp_path):
+    (tmp_path / "train.csv").write_text("asym.avi 93\nasym.avi 170\n")
+    with pytest.raises(ValueError, match=r"labels \[170\] are not in .*classes.json"):
+        SSv2(flip_cfg, "train")
+    os.remove(tmp_path / "classes.json")
+    with pytest.raises(FileNotFoundError, match="DATA.LABEL_AWARE_FLIP needs the class names in .*classes.json"):
+        SSv2(flip_cfg, "train")
+    SSv2(flip_cfg, "val")  # not needed outside training

@@ -4,6 +4,8 @@ Public API (see each module's docstring):
 
 - :mod:`.lists`: ``VideoRecord``, ``ListFormatError``, ``read_video_list``.
 - :mod:`.decoders`: ``VideoDecodeError``, ``VideoReader``, ``open_video``, ``decode_clips``, ``DecodedClips``.
+- :mod:`.frame_list`: ``FrameRecord``, ``read_frame_list``, ``FrameReader``, ``decode_frame_clips`` (JPEG frames
+  from PySlowFast frame lists, ``DATA.INPUT_FORMAT "frames"``).
 - :mod:`.sampling`: ``clip_span``, ``random_clip_start``, ``test_clip_start``, ``clip_indices``,
   ``train_clip_indices``, ``test_clip_indices``.
 - :mod:`.transforms`: ``train_transform``, ``test_views`` (+ ``resize_short_side``, ``spatial_crops``,
@@ -13,6 +15,7 @@ Public API (see each module's docstring):
 """
 
 from .decoders import DecodedClips, VideoDecodeError, VideoReader, decode_clips, open_video
+from .frame_list import FrameReader, FrameRecord, decode_frame_clips, read_frame_list
 from .kinetics import Kinetics, collate_train
 from .lists import ListFormatError, VideoRecord, read_video_list
 from .sampling import clip_indices, clip_span, random_clip_start, test_clip_indices, test_clip_start, train_clip_indices
@@ -28,6 +31,10 @@ __all__ = [
     "DecodedClips",
     "open_video",
     "decode_clips",
+    "FrameRecord",
+    "read_frame_list",
+    "FrameReader",
+    "decode_frame_clips",
     "clip_span",
     "random_clip_start",
     "test_clip_start",

@@ -5,6 +5,14 @@
 computed at ``DATA.TARGET_FPS`` from each stream's real fps and real frame count
 (see :mod:`hiera_video.data.sampling`, :func:`hiera_video.data.decoders.decode_clips`).
 
+``DATA.INPUT_FORMAT`` says what the lists name: ``"video"`` (``path label`` lines,
+:func:`~hiera_video.data.lists.read_video_list`) or ``"frames"`` (PySlowFast frame lists of
+JPEGs, :func:`~hiera_video.data.frame_list.read_frame_list`; a video's frames are taken to be
+``DATA.FRAME_FPS`` frames/s and are read by :func:`~hiera_video.data.frame_list.decode_frame_clips`).
+Only the record reader and the decode call differ: sampling, transforms, retries, bad-sample
+accounting, test views and the item dicts below are the same code for both. A missing or
+corrupt JPEG fails its video like an undecodable file (the error names the JPEG).
+
 Items (one dataset index = one video):
 
 - ``"train"``: ``{"clip": float (C, T, H, W), "label": int, "index": int, "bad": [(path, error), ...]}``
@@ -12,7 +20,7 @@ Items (one dataset index = one video):
   (``T = DATA.NUM_FRAMES``, ``H = W = DATA.TRAIN_CROP_SIZE``). With ``AUG.NUM_SAMPLE = N > 1``
   (repeated augmentation) the window is decoded once and transformed ``N`` times
   independently: ``"clip"`` is ``(N, C, T, H, W)`` and :func:`collate_train` flattens it. A video that fails is
-  logged (warning, with path and reason), appended to ``"bad"`` and replaced by a
+  logged (warning, with path and reason), appended to ``"bad"`` as ``(record path, error)`` and replaced by a
   random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
   naming the failed paths. ``"index"`` is the index actually returned (the replacement
   when there was one). Callers count per-epoch failures from ``"bad"``.
@@ -29,10 +37,10 @@ Items (one dataset index = one video):
   set (and a warning log naming the path) — never an exception, never a substitute
   video. Use a DataLoader with ``batch_size=None``.
 
-Config keys read: DATA.{PATH_TO_DATA_DIR, PATH_PREFIX, PATH_LABEL_SEPARATOR,
-NUM_FRAMES, SAMPLING_RATE, TARGET_FPS, TRAIN_CROP_SIZE, TEST_CROP_SIZE,
+Config keys read: DATA.{PATH_TO_DATA_DIR, PATH_PREFIX, PATH_LABEL_SEPARATOR (video lists),
+INPUT_FORMAT, FRAME_FPS (frame lists), NUM_FRAMES, SAMPLING_RATE, TARGET_FPS, TRAIN_CROP_SIZE, TEST_CROP_SIZE,
 TRAIN_JITTER_SCALES_RELATIVE, TRAIN_JITTER_ASPECT_RELATIVE, RANDOM_FLIP, MEAN, STD,
-DECODING_BACKEND, MAX_RETRIES}, TEST.{SPLIT, NUM_ENSEMBLE_VIEWS, NUM_SPATIAL_CROPS},
+DECODING_BACKEND, MAX_RETRIES, LABEL_AWARE_FLIP (used by SSv2; a warning here)}, TEST.{SPLIT, NUM_ENSEMBLE_VIEWS, NUM_SPATIAL_CROPS},
 AUG.NUM_SAMPLE (and the AUG.* keys of :func:`~hiera_video.data.transforms.train_transform`).
 
 Source: the split files, retry-with-another-index for training and the
@@ -50,7 +58,8 @@ from typing import Any
 
 import torch
 
-from .decoders import BACKENDS, decode_clips
+from .decoders import BACKENDS, DecodedClips, IndicesFn, decode_clips
+from .frame_list import FrameRecord, decode_frame_clips, read_frame_list
 from .lists import VideoRecord, read_video_list
 from .sampling import test_clip_indices, train_clip_indices
 from .transforms import test_views, train_transform
@@ -60,6 +69,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Kinetics", "collate_train", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
+INPUT_FORMATS = ("video", "frames")
 
 
 class Kinetics(torch.utils.data.Dataset):
@@ -70,12 +80,13 @@ class Kinetics(torch.utils.data.Dataset):
         split: "train", "val" or "test".
 
     Attributes:
-        records: the list's :class:`~hiera_video.data.lists.VideoRecord` objects.
+        records: the list's :class:`~hiera_video.data.lists.VideoRecord` objects, or
+            :class:`~hiera_video.data.frame_list.FrameRecord` objects with ``DATA.INPUT_FORMAT "frames"``.
         num_videos: ``len(records)``.
 
     Raises:
-        ValueError: unknown split or backend, ``NUM_SPATIAL_CROPS`` not 1 or 3, an
-            empty list.
+        ValueError: unknown split, backend or ``DATA.INPUT_FORMAT``, ``DATA.FRAME_FPS <= 0``,
+            ``NUM_SPATIAL_CROPS`` not 1 or 3, an empty list.
         FileNotFoundError / ListFormatError: from reading the list.
     """
 
@@ -86,6 +97,10 @@ class Kinetics(torch.utils.data.Dataset):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         d, t = cfg.DATA, cfg.TEST
+        if d.INPUT_FORMAT not in INPUT_FORMATS:
+            raise ValueError(f"DATA.INPUT_FORMAT must be one of {INPUT_FORMATS}, got {d.INPUT_FORMAT!r}")
+        if d.INPUT_FORMAT == "frames" and not float(d.FRAME_FPS) > 0:
+            raise ValueError(f"DATA.FRAME_FPS must be > 0 frames/s, got {d.FRAME_FPS}")
         if d.DECODING_BACKEND not in BACKENDS:
             raise ValueError(f"DATA.DECODING_BACKEND must be one of {BACKENDS}, got {d.DECODING_BACKEND!r}")
         if t.NUM_SPATIAL_CROPS not in (1, 3):
@@ -96,7 +111,11 @@ class Kinetics(torch.utils.data.Dataset):
         self.split = split
         stem = (t.SPLIT or "test") if split == "test" else split
         self.list_path = os.path.join(d.PATH_TO_DATA_DIR, f"{stem}.csv")
-        self.records: list[VideoRecord] = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR)
+        self.input_format, self.frame_fps = d.INPUT_FORMAT, float(d.FRAME_FPS)
+        if self.input_format == "frames":
+            self.records: list[VideoRecord] | list[FrameRecord] = read_frame_list(self.list_path, d.PATH_PREFIX)
+        else:
+            self.records = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR)
         if not self.records:
             raise ValueError(f"no videos in {self.list_path}")
         self.backend = d.DECODING_BACKEND
@@ -107,8 +126,12 @@ class Kinetics(torch.utils.data.Dataset):
         if self.num_samples < 1:
             raise ValueError(f"AUG.NUM_SAMPLE must be >= 1, got {self.num_samples}")
         flip = bool(d.RANDOM_FLIP) and self.horizontal_flip
+        if d.LABEL_AWARE_FLIP and type(self)._train_frames is Kinetics._train_frames:
+            logger.warning("DATA.LABEL_AWARE_FLIP is for datasets with left/right classes (TRAIN.DATASET ssv2); "
+                           "%s ignores it (DATA.RANDOM_FLIP applies)", type(self).__name__)
         self._train_tf = train_transform(cfg, flip=flip) if split == "train" else None
-        logger.info("%s: %d videos from %s (backend %s)", split, len(self.records), self.list_path, self.backend)
+        source = f"frames at {self.frame_fps:g} fps" if self.input_format == "frames" else f"backend {self.backend}"
+        logger.info("%s: %d videos from %s (%s)", split, len(self.records), self.list_path, source)
 
     @property
     def num_videos(self) -> int:
@@ -130,22 +153,36 @@ class Kinetics(torch.utils.data.Dataset):
             return train_clip_indices(n, self.num_frames, self.sampling_rate, fps, self.target_fps)
         return test_clip_indices(n, clip_idx, num_clips, self.num_frames, self.sampling_rate, fps, self.target_fps)
 
+    def _decode(self, record: VideoRecord | FrameRecord, indices_fn: IndicesFn) -> DecodedClips:
+        """The clips ``indices_fn`` asks for, from a video file or a frame-list video (the one place
+        the two input formats differ). Raises ``VideoDecodeError``."""
+        if self.input_format == "frames":
+            return decode_frame_clips(record, indices_fn, self.frame_fps)
+        return decode_clips(record.path, indices_fn, self.backend)
+
     # -------------------------------------------------------------------- train / val
-    def _load_clip(self, record: VideoRecord) -> torch.Tensor:
-        """float ``(C, T, H, W)`` for train (random; ``(N, C, T, H, W)`` with ``AUG.NUM_SAMPLE = N > 1``)
-        or val (centre, 1 x 1 view)."""
+    def _train_frames(self, frames: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
+        """Hook for label-dependent augmentation of a training item's decoded uint8 ``(T, H, W, C)``
+        frames, applied once per item before the ``AUG.NUM_SAMPLE`` transforms; returns
+        ``(frames, label)``. Identity here; SSv2 applies its label-aware flip."""
+        return frames, label
+
+    def _load_clip(self, record: VideoRecord | FrameRecord) -> tuple[torch.Tensor, int]:
+        """``(clip, label)``: float ``(C, T, H, W)`` for train (random; ``(N, C, T, H, W)`` with
+        ``AUG.NUM_SAMPLE = N > 1``) or val (centre, 1 x 1 view)."""
         d = self.cfg.DATA
         clip_idx = -1 if self.split == "train" else 0
 
         def indices_fn(n, fps):
             return [self._clip_frame_indices(n, fps, clip_idx, 1)]
 
-        frames = decode_clips(record.path, indices_fn, self.backend).clips[0]  # uint8 (T, H, W, C)
-        if self.split == "train":
-            if self.num_samples == 1:
-                return self._train_tf(frames)
-            return torch.stack([self._train_tf(frames) for _ in range(self.num_samples)])
-        return test_views(frames, d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0]
+        frames = self._decode(record, indices_fn).clips[0]  # uint8 (T, H, W, C)
+        if self.split != "train":
+            return test_views(frames, d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0], record.label
+        frames, label = self._train_frames(frames, record.label)
+        if self.num_samples == 1:
+            return self._train_tf(frames), label
+        return torch.stack([self._train_tf(frames) for _ in range(self.num_samples)]), label
 
     def _clip_item(self, index: int) -> dict[str, Any]:
         bad: list[tuple[str, str]] = []
@@ -153,8 +190,8 @@ class Kinetics(torch.utils.data.Dataset):
         for attempt in range(self.max_retries + 1):
             record = self.records[current]
             try:
-                clip = self._load_clip(record)
-                return {"clip": clip, "label": record.label, "index": current, "bad": bad}
+                clip, label = self._load_clip(record)
+                return {"clip": clip, "label": label, "index": current, "bad": bad}
             except Exception as e:  # VideoDecodeError, or a library error on a broken file
                 reason = _describe(e)
                 logger.warning("%s: skipping unreadable video %s: %s", self.split, record.path, reason)
@@ -187,7 +224,7 @@ class Kinetics(torch.utils.data.Dataset):
 
         d = self.cfg.DATA
         try:
-            clips = decode_clips(record.path, indices_fn, self.backend).clips  # n_t x uint8 (T, H, W, C)
+            clips = self._decode(record, indices_fn).clips  # n_t x uint8 (T, H, W, C)
             views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s, d.MEAN, d.STD) for c in clips])
             item["views"] = views.flatten(0, 1)  # (n_t * n_s, C, T, H, W), temporal-major
         except Exception as e:  # never raise at test time: report and exclude
