@@ -1,18 +1,29 @@
 #!/usr/bin/env python
-"""Write Kinetics-format lists for Something-Something-v2 from the official JSON files.
+r"""Write lists for Something-Something-v2 from the official JSON files: video lists or frame lists.
 
     python data_prep/ssv2.py --labels something-something-v2-labels.json \
         --train something-something-v2-train.json --val something-something-v2-validation.json \
-        --videos ROOT --out OUT_DIR [--ext webm]
+        (--videos ROOT [--ext webm] | --frames FRAMES_ROOT) --out OUT_DIR
 
 Labels: {template: "id"} (174 classes). Train/validation: lists of {"id", "label", "template",
-"placeholders"}; the label id is found by stripping "[" and "]" from "template". Clips are
-ROOT/{id}.{ext}.
+"placeholders"}; the label id is found by stripping "[" and "]" from "template". Entries whose
+template is not in the labels file are skipped and counted.
 
-Writes OUT_DIR/{train,val}.csv ("{id}.{ext} label", paths relative to ROOT: set DATA.PATH_PREFIX
-to ROOT), OUT_DIR/classes.json ({template: id}) and OUT_DIR/missing.csv (annotated clips with no
-file). Entries whose template is not in the labels file are skipped and counted. Files are
-replaced atomically. Exit code 2 on bad input.
+--videos ROOT: clips are ROOT/{id}.{ext}. Writes OUT_DIR/{train,val}.csv ("{id}.{ext} label" per
+line, paths relative to ROOT: set DATA.PATH_PREFIX to ROOT).
+
+--frames FRAMES_ROOT: clips are JPEG frames FRAMES_ROOT/{id}/{id}_{k:06d}.jpg, k = 1..n (as
+data_prep/extract_frames.py writes them). Writes OUT_DIR/{train,val}.csv as PySlowFast frame lists:
+header "original_vido_id video_id frame_id path labels", space-separated, one row per frame (clip id,
+0-based clip index in the list, 0-based frame index, path relative to FRAMES_ROOT, class id); set
+DATA.PATH_PREFIX to FRAMES_ROOT and DATA.INPUT_FORMAT frames. A clip with no frame folder, an empty
+one or a hole in its frame numbers is not listed.
+
+Both modes also write OUT_DIR/classes.json ({template: id}) and OUT_DIR/missing.csv
+(split,id,template,expected: annotated clips not found; expected = the file looked for, in frame
+mode the first absent frame). Files are replaced atomically; nothing is written when an input is
+bad. Prints one line per split (found, missing, annotated) and the config keys to set. Exit code
+2 on bad input.
 """
 
 import argparse
@@ -21,8 +32,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.ssv2_prep import prepare_ssv2
 from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
+from hiera_video.data.ssv2_prep import prepare_ssv2, prepare_ssv2_frames  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,16 +41,27 @@ def main(argv=None) -> int:
     parser.add_argument("--labels", required=True, help="something-something-v2-labels.json")
     parser.add_argument("--train", required=True, help="something-something-v2-train.json")
     parser.add_argument("--val", required=True, help="something-something-v2-validation.json")
-    parser.add_argument("--videos", required=True, metavar="ROOT", help="folder holding {id}.{ext}")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--videos", metavar="ROOT", help="folder holding {id}.{ext}: write video lists")
+    source.add_argument("--frames", metavar="FRAMES_ROOT",
+                        help="folder holding {id}/{id}_{k:06d}.jpg: write PySlowFast frame lists")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="where the lists are written")
-    parser.add_argument("--ext", default="webm", help="video extension (default: %(default)s)")
+    parser.add_argument("--ext", default=None, help="video extension, with --videos (default: webm)")
     args = parser.parse_args(argv)
+    if args.frames is not None and args.ext is not None:
+        parser.error("--ext applies to --videos only")
+    splits = {"train": args.train, "val": args.val}
     try:
-        result = prepare_ssv2(args.labels, {"train": args.train, "val": args.val}, args.videos, args.out, args.ext)
+        if args.frames is not None:
+            result = prepare_ssv2_frames(args.labels, splits, args.frames, args.out)
+        else:
+            result = prepare_ssv2(args.labels, splits, args.videos, args.out, args.ext or "webm")
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.videos))
+    print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.frames or args.videos))
+    if result.input_format == "frames":
+        print("frame lists (original_vido_id video_id frame_id path labels): set DATA.INPUT_FORMAT frames")
     return 0
 
 
