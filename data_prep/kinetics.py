@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write PySlowFast lists for Kinetics-400/600/700 from the official annotation CSVs.
+r"""Write PySlowFast lists for Kinetics-400/600/700 from the official annotation CSVs.
 
     python data_prep/kinetics.py --annotations DIR_OR_FILES... --videos ROOT --out OUT_DIR \
         [--extensions mp4 webm mkv avi] [--workers N]

@@ -106,9 +106,12 @@ def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
     if not g_pathmgr.exists(path):
         return None
     with g_pathmgr.open(path) as f:
-        if not any(line.strip() for line in f):
-            logger.info("%s lists no video: no validation during training", path)
-            return None
+        lines = [line for line in f if line.strip()]
+    if lines and cfg.DATA.INPUT_FORMAT == "frames" and lines[0].split()[0].startswith("original_vid"):
+        lines = lines[1:]  # a frame list's header line
+    if not lines:
+        logger.info("%s lists no video: no validation during training", path)
+        return None
     val = cfg.clone()
     val.defrost()
     val.TEST.SPLIT = "val"
