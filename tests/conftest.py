@@ -10,6 +10,11 @@ Fixtures (all generic, for any test file):
   ``read_frame_ids(frames) -> list[int]``: the frame-id pattern and its reader.
 - ``truncate_file(path, fraction, dst=None) -> str``: keep the first ``fraction`` of
   the bytes (header intact, frames missing).
+- ``make_vfr_video(durations_ms, frames=None, size=(48, 64), codec="libx264",
+  container="mp4", gop_size=12) -> str``: a variable-frame-rate video: frame ``i``
+  (default content: the frame-id pattern) starts at ``sum(durations_ms[:i])`` ms and is
+  shown for ``durations_ms[i]`` ms (time base 1/1000 s; the nominal rate handed to the
+  muxer is 30 fps, which MKV/WebM store as the default frame duration).
 - ``opencv_video(name) -> str``: path of an opencv-doc sample video
   (``vtest.avi``, ``Megamind.avi``; ``apt-get install opencv-doc``); skips when absent.
 - ``tiny_cfg``: ``get_cfg()`` with tiny clip/crop sizes for data tests on the CPU.
@@ -80,6 +85,42 @@ def make_video(tmp_path):
         if codec == "mjpeg":
             kw.setdefault("pix_fmt", "yuvj420p")
         return write_video(path, frames, fps, codec, **kw)
+
+    return _make
+
+
+@pytest.fixture
+def make_vfr_video(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    counter = {"n": 0}
+
+    def _make(durations_ms, frames=None, size=(48, 64), codec="libx264", container="mp4", gop_size=12):
+        durations_ms = [int(d) for d in durations_ms]
+        if frames is None:
+            frames = _id_frames(len(durations_ms), size)
+        if len(frames) != len(durations_ms) or min(durations_ms) < 1:
+            raise ValueError("one positive duration (ms) per frame is needed")
+        counter["n"] += 1
+        path = os.fspath(tmp_path / f"vfr_{counter['n']:03d}.{container}")
+        ms = Fraction(1, 1000)
+        with av.open(path, "w") as c:
+            stream = c.add_stream(codec, rate=30)
+            stream.height, stream.width = np.asarray(frames).shape[1:3]
+            stream.pix_fmt, stream.time_base = "yuv420p", ms
+            stream.codec_context.time_base, stream.codec_context.gop_size = ms, gop_size
+            pts = 0
+            for frame, duration in zip(np.asarray(frames), durations_ms):
+                vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                vf.pts, vf.time_base = pts, ms
+                pts += duration
+                for packet in stream.encode(vf):
+                    c.mux(packet)
+            for packet in stream.encode():
+                c.mux(packet)
+        return path
 
     return _make
 

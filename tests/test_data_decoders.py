@@ -1,25 +1,57 @@
-"""Decoders: exact frame indexing (PyAV seek / sequential, decord), real frame counts,
-decode-once for several clips, failures, and PyAV vs decord agreement."""
+"""Decoders: exact frame indexing (PyAV seek / sequential, decord, torchcodec), real frame
+counts, decode-once for several clips, failures, variable frame rate, and agreement of all
+backends (torchcodec tests skip where it or FFmpeg's shared libraries are missing)."""
 
+import itertools
+import logging
 import pickle
+import sys
 
 import av
 import numpy as np
 import pytest
 import torch
 
+from hiera_video.data import decoder_torchcodec as TC
 from hiera_video.data import decoders as D
 from hiera_video.data import sampling as S
-from hiera_video.data.decoders import VideoDecodeError, decode_clips, open_video
+from hiera_video.data.decoders import BackendUnavailableError, VideoDecodeError, decode_clips, open_video
 
-BACKENDS = ["pyav", "decord"]
+BACKENDS = ["pyav", "decord", "torchcodec"]
 FORMATS = [  # (container, codec, write kwargs)
     ("avi", "mpeg4", {}),
     ("mp4", "mpeg4", {"gop_size": 12}),
     ("mp4", "libx264", {"gop_size": 10}),  # B-frames (x264 default) and short GOPs: real seeks
     ("mkv", "libx264", {"gop_size": 16, "options": {"bf": "3"}}),
+    ("avi", "libx264", {"gop_size": 10}),  # B-frames in AVI: decord and torchcodec read it sequentially
     ("avi", "mjpeg", {}),
 ]
+_AVAILABLE = {}
+
+
+def _need(backend):
+    """Skip unless ``backend`` works here (torchcodec: installed, with FFmpeg's shared libraries)."""
+    if backend not in _AVAILABLE:
+        try:
+            if backend == "decord":
+                import decord  # noqa: F401
+            D.check_backend(backend)
+            _AVAILABLE[backend] = ""
+        except (ImportError, BackendUnavailableError) as e:
+            _AVAILABLE[backend] = str(e)
+    if _AVAILABLE[backend]:
+        pytest.skip(f"{backend} unavailable: {_AVAILABLE[backend][:200]}")
+
+
+def _available_backends():
+    out = []
+    for b in BACKENDS:
+        try:
+            _need(b)
+            out.append(b)
+        except pytest.skip.Exception:
+            pass
+    return out
 
 
 def _decode_in_order(path, wanted=()):
@@ -35,6 +67,7 @@ def _decode_in_order(path, wanted=()):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("container, codec, kw", FORMATS, ids=[f"{c}-{k}" for c, k, _ in FORMATS])
 def test_frames_by_index_are_exact(make_video, read_frame_ids, backend, container, codec, kw):
+    _need(backend)
     if codec == "libx264" and "libx264" not in av.codecs_available:
         pytest.skip("no libx264 encoder")
     path = make_video(num_frames=120, fps=25, codec=codec, container=container, **kw)
@@ -42,10 +75,13 @@ def test_frames_by_index_are_exact(make_video, read_frame_ids, backend, containe
     with open_video(path, backend) as r:
         assert r.fps == pytest.approx(25.0)
         assert r.num_frames == 120  # mkv: estimated from the duration
+        short_tail = backend == "torchcodec" and r.sequential  # AVI with B-frames: see decoder_torchcodec
         for idx in ([0], [119], [100, 3, 50, 50, 7], sorted(rng.integers(0, 120, 9).tolist())):
             frames = r.get_frames(idx)
             assert frames.dtype == torch.uint8 and frames.shape == (len(idx), 48, 64, 3)
-            assert read_frame_ids(frames) == idx
+            assert read_frame_ids(frames) == ([min(i, r.decoded_num_frames - 1) for i in idx] if short_tail else idx)
+        if short_tail:  # torchcodec never outputs the decoder's last reordered frames (x264: 2)
+            assert 117 <= r.count_frames() <= 119
 
 
 def test_pyav_seeks_to_a_keyframe_instead_of_decoding_from_the_start(make_video, read_frame_ids):
@@ -70,14 +106,17 @@ def test_pyav_reaches_the_end_and_learns_the_count(make_video):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_truncated_avi_real_count_and_clamping(make_video, truncate_file, read_frame_ids, backend):
+    _need(backend)
     full = make_video(num_frames=120, codec="mpeg4", container="avi")
     cut = truncate_file(full, 0.7)  # AVI header still claims 120 frames; the index is gone
     r = open_video(cut, backend)
     try:
         real = r.count_frames()
         assert 0 < real < 120
-        if backend == "pyav":
+        if backend in ("pyav", "torchcodec"):
             assert r.num_frames == 120  # the header lies, the decoder knows better
+        if backend == "torchcodec":
+            assert real == open_video(cut, "pyav").count_frames()
         frames = r.get_frames([0, real - 1, real, 119])
     except VideoDecodeError as e:
         # decord aborts on some streams cut mid-frame: it must then say so clearly, naming the
@@ -90,6 +129,7 @@ def test_truncated_avi_real_count_and_clamping(make_video, truncate_file, read_f
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_decode_clips_samples_with_the_real_count(make_video, truncate_file, read_frame_ids, backend):
+    _need(backend)
     cut = truncate_file(make_video(num_frames=120, codec="mpeg4", container="avi"), 0.7)
     real = open_video(cut, "pyav").count_frames()  # decord may refuse the damaged file: PyAV's count is the truth
 
@@ -114,6 +154,7 @@ def test_truncated_mkv_header_estimate_corrected(make_video, truncate_file, read
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_decode_clips_decodes_once_for_all_clips(make_video, read_frame_ids, monkeypatch, backend):
+    _need(backend)
     path = make_video(num_frames=90, fps=30, codec="mpeg4", container="avi")
     calls = {"open": 0, "get_frames": 0}
     real_open = D.open_video
@@ -132,7 +173,7 @@ def test_decode_clips_decodes_once_for_all_clips(make_video, read_frame_ids, mon
 
     monkeypatch.setattr(D, "open_video", counting_open)
     out = decode_clips(path, lambda n, fps: [S.test_clip_indices(n, i, 5, 8, 4, fps, 30) for i in range(5)], backend)
-    assert calls == {"open": 1, "get_frames": 1}
+    assert calls == {"open": 1, "get_frames": 1}  # (no retry with PyAV either)
     assert len(out.clips) == 5 and out.fps == 30.0 and out.num_frames == 90
     for clip, idx in zip(out.clips, out.indices):
         assert clip.shape == (8, 48, 64, 3)
@@ -153,13 +194,14 @@ def test_short_video_clip_repeats_the_last_frame(make_video, read_frame_ids):
 def test_fps_is_the_real_stream_rate(make_video):
     for fps in (15, 24, 29.97):
         path = make_video(num_frames=10, fps=fps, codec="mpeg4", container="mp4")
-        for backend in BACKENDS:
+        for backend in _available_backends():
             assert open_video(path, backend).fps == pytest.approx(fps, rel=1e-3)
 
 
 # ---------------------------------------------------------------------------- failures
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_missing_file(tmp_path, backend):
+    _need(backend)
     path = str(tmp_path / "missing.mp4")
     with pytest.raises(VideoDecodeError, match="missing.mp4: file not found") as info:
         open_video(path, backend)
@@ -168,6 +210,7 @@ def test_missing_file(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_random_bytes_and_empty_files(tmp_path, backend):
+    _need(backend)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
     with pytest.raises(VideoDecodeError, match="junk.mp4: cannot open"):
@@ -180,6 +223,7 @@ def test_random_bytes_and_empty_files(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_truncated_mp4_is_undecodable(make_video, truncate_file, backend):
+    _need(backend)
     cut = truncate_file(make_video(num_frames=60, codec="mpeg4", container="mp4"), 0.6)  # moov atom lost
     with pytest.raises(VideoDecodeError, match="_cut.mp4"):
         decode_clips(cut, lambda n, fps: [[0, 1]], backend)
@@ -187,6 +231,7 @@ def test_truncated_mp4_is_undecodable(make_video, truncate_file, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_audio_only_file_has_no_video_stream(tmp_path, backend):
+    _need(backend)
     path = str(tmp_path / "audio.mkv")
     with av.open(path, "w") as c:
         s = c.add_stream("pcm_s16le", rate=8000)
@@ -199,7 +244,7 @@ def test_audio_only_file_has_no_video_stream(tmp_path, backend):
             c.mux(p)
     with pytest.raises(VideoDecodeError, match="audio.mkv") as info:
         open_video(path, backend)
-    if backend == "pyav":
+    if backend != "decord":
         assert info.value.reason == "no video stream"
 
 
@@ -210,36 +255,157 @@ def test_unknown_backend_and_picklable_error(make_video):
     assert (err.path, err.reason, str(err)) == ("/x.mp4", "broken", "/x.mp4: broken")
 
 
-# ---------------------------------------------------------------------------- PyAV vs decord
-def _agree(path, indices):
-    a = open_video(path, "pyav").get_frames(indices).float()
-    b = open_video(path, "decord").get_frames(indices).float()
-    assert a.shape == b.shape
-    return (a - b).abs().mean().item()
+# ---------------------------------------------------------------------------- torchcodec specifics
+def test_torchcodec_packet_index_over_claim_is_corrected(make_video, read_frame_ids, caplog, tmp_path):
+    _need("torchcodec")
+    path = make_video(num_frames=60, codec="mpeg4", container="avi")
+    with av.open(path) as c:
+        pos = [p.pos for p in c.demux(video=0) if p.size][40]
+    cut = str(tmp_path / "cut_in_frame_40.avi")
+    with open(path, "rb") as src, open(cut, "wb") as dst:
+        dst.write(src.read(pos + 1))  # frame 40's packet is indexed but 1 byte long
+    r = open_video(cut, "torchcodec")
+    assert (r.num_frames, r.decoded_num_frames, r.sequential) == (60, 41, False)  # header; packet scan
+    with caplog.at_level(logging.WARNING, logger="hiera_video.data"):
+        frames = r.get_frames([0, 39, 40, 59])
+    assert read_frame_ids(frames) == [0, 39, 39, 39]  # clamped to the last frame that decodes
+    assert r.decoded_num_frames == r.count_frames() == 40 == open_video(cut, "pyav").count_frames()
+    assert f"{cut}: 41 frames indexed, 40 decode" in caplog.text
+
+    out = decode_clips(cut, lambda n, fps: [[0, n // 2, n - 1]], "torchcodec")  # asks for 41, samples again
+    assert out.num_frames == 40 and out.indices == [[0, 20, 39]] and read_frame_ids(out.clips[0]) == [0, 20, 39]
 
 
-def test_pyav_and_decord_agree_on_a_generated_video(tmp_path):
-    from hiera_video.data.synthetic import default_codec, render_motion_video, write_video
+@pytest.mark.parametrize("failure", [ImportError("No module named 'torchcodec'"),
+                                     RuntimeError("Could not load libtorchcodec: libavutil.so.57 not found")])
+def test_torchcodec_unavailable_is_a_clear_setup_error(make_video, monkeypatch, failure):
+    class Failing:  # the import of torchcodec.decoders fails as without the package or FFmpeg's libraries
+        def find_spec(self, name, *args):
+            if name == "torchcodec.decoders" or name == "torchcodec":
+                raise failure
 
+    monkeypatch.setattr(TC, "_state", {})
+    monkeypatch.delitem(sys.modules, "torchcodec.decoders", raising=False)
+    monkeypatch.delitem(sys.modules, "torchcodec", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Failing(), *sys.meta_path])
+    path = make_video(num_frames=8)
+    with pytest.raises(BackendUnavailableError, match="apt-get install ffmpeg.*pip install 'torchcodec") as info:
+        open_video(path, "torchcodec")
+    assert isinstance(info.value, VideoDecodeError) and info.value.path == path
+    assert f"torchcodec cannot be loaded ({type(failure).__name__}: {failure})" in str(info.value)
+    with pytest.raises(BackendUnavailableError):  # a setup error: never silently decoded with PyAV
+        decode_clips(path, lambda n, fps: [[0, 1]], "torchcodec")
+    with pytest.raises(BackendUnavailableError, match="^torchcodec: torchcodec cannot be loaded"):
+        D.check_backend("torchcodec")
+    D.check_backend("pyav")
+    with pytest.raises(ValueError, match="unknown decoding backend 'opencv'"):
+        D.check_backend("opencv")
+    err = pickle.loads(pickle.dumps(info.value))
+    assert type(err) is BackendUnavailableError and str(err) == str(info.value)
+
+
+def test_decode_clips_retries_torchcodec_failures_with_pyav(make_video, read_frame_ids, monkeypatch, caplog):
+    _need("torchcodec")
+    path = make_video(num_frames=30, codec="mpeg4", container="avi")
+
+    def broken(self, idx):
+        raise VideoDecodeError(self.path, "decoding failed: RuntimeError: Could not push packet to decode")
+
+    monkeypatch.setattr(TC.TorchCodecReader, "get_frames", broken)
+    with caplog.at_level(logging.WARNING, logger="hiera_video.data"):
+        out = decode_clips(path, lambda n, fps: [[0, 10, 29]], "torchcodec")
+    assert read_frame_ids(out.clips[0]) == [0, 10, 29]
+    assert f"torchcodec failed ({path}: decoding failed" in caplog.text and "retrying with PyAV" in caplog.text
+
+
+# ---------------------------------------------------------------------------- variable frame rate
+# Frame i is the i-th frame the decoder outputs (presentation order), whatever its timestamp.
+VFR_MS = np.random.default_rng(0).choice([20, 33, 40, 67, 100], 90)  # 10-50 fps, 18.7 fps on average
+
+
+@pytest.mark.parametrize("container, codec", [("mp4", "libx264"), ("mkv", "libx264"), ("webm", "libvpx-vp9")])
+def test_vfr_frame_i_is_the_i_th_decoded_frame(make_vfr_video, read_frame_ids, container, codec):
+    if codec not in av.codecs_available:
+        pytest.skip(f"no {codec} encoder")
+    path = make_vfr_video(VFR_MS, codec=codec, container=container)
+    mean_fps = len(VFR_MS) / (VFR_MS.sum() / 1000)
+    rng = np.random.default_rng(1)
+    calls = [[int(i)] for i in rng.integers(1, 90, 6)] + [rng.integers(0, 90, 5).tolist() for _ in range(6)]
+    assert open_video(path, "pyav")._seek_ok is False  # pts are not evenly spaced: PyAV counts frames
+    for backend in _available_backends():
+        for idx in calls:  # a fresh reader each call: every call may seek
+            assert read_frame_ids(open_video(path, backend).get_frames(idx)) == idx, (backend, idx)
+        r = open_video(path, backend)
+        assert r.count_frames() == 90
+        if container == "mp4":  # the sample table gives the count and the real average rate
+            assert r.num_frames == 90 and r.fps == pytest.approx(mean_fps, rel=0.05)
+        elif backend == "torchcodec":  # measured from the packet scan
+            assert r.fps == pytest.approx(mean_fps, rel=0.01)
+        else:  # MKV/WebM declare the muxer's default frame duration (1/30 s); only a scan sees more
+            assert r.fps == pytest.approx(30.0)
+
+
+# ---------------------------------------------------------------------------- agreement of all backends
+def _mads(frames_by_backend):
+    """Mean absolute difference (grey levels) of every pair of ``{name: uint8 (N, H, W, C)}``."""
+    return {f"{a}-{b}": (frames_by_backend[a].float() - frames_by_backend[b].float()).abs().mean().item()
+            for a, b in itertools.combinations(frames_by_backend, 2)}
+
+
+def _in_order(path, idx):
+    _, truth = _decode_in_order(path, idx)
+    return torch.from_numpy(np.stack([truth[i] for i in idx]))
+
+
+AGREE = [  # (id, container, codec, variable frame rate)
+    ("mpeg4-avi", "avi", "mpeg4", False),
+    ("h264-mp4", "mp4", "libx264", False),
+    ("vp9-webm", "webm", "libvpx-vp9", False),
+    ("vp8-webm", "webm", "libvpx", False),
+    ("h264-mp4-vfr", "mp4", "libx264", True),
+    ("vp9-webm-vfr", "webm", "libvpx-vp9", True),
+]
+
+
+@pytest.mark.parametrize("container, codec, vfr", [a[1:] for a in AGREE], ids=[a[0] for a in AGREE])
+def test_backends_agree_on_generated_videos(tmp_path, make_vfr_video, container, codec, vfr):
+    from hiera_video.data.synthetic import render_motion_video, write_video
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"no {codec} encoder")
+    backends = _available_backends()
     frames, _ = render_motion_video(1, 80, (96, 128), np.random.default_rng(0))
-    path = write_video(str(tmp_path / "motion.mp4"), frames, 30, default_codec(), gop_size=16)
+    if vfr:
+        path = make_vfr_video(VFR_MS[:80], frames=frames, codec=codec, container=container, gop_size=16)
+    else:
+        path = write_video(str(tmp_path / f"motion.{container}"), frames, 30, codec, gop_size=16)
     idx = [0, 5, 17, 33, 34, 60, 79, 40]
-    assert _agree(path, idx) <= 1.0
-    decoded = open_video(path, "pyav").get_frames(idx).float()
-    assert (decoded - torch.from_numpy(frames[idx]).float()).abs().mean() < 8  # and they are the right frames
+    got = {"in-order": _in_order(path, idx)} | {b: open_video(path, b).get_frames(idx) for b in backends}
+    mads = _mads(got)
+    assert len(backends) >= 2 and max(mads.values()) <= 1.0, mads
+    for k, i in enumerate(idx):  # and they are the right frames: closer to source frame i than to its neighbours
+        err = {j: (got["pyav"][k].float() - torch.from_numpy(frames[j]).float()).abs().mean()
+               for j in range(max(0, i - 2), min(80, i + 3))}
+        assert min(err, key=err.get) == i
 
 
 @pytest.mark.parametrize("name", ["vtest.avi", "Megamind.avi"])
-def test_pyav_and_decord_agree_on_opencv_samples(opencv_video, name):
+def test_backends_agree_on_opencv_samples(opencv_video, name):
     path = opencv_video(name)
     n, _ = _decode_in_order(path)
+    readers = {b: open_video(path, b) for b in _available_backends()}
+    for b, r in readers.items():
+        count = n if b == "pyav" else r.count_frames()  # (PyAV's count is the in-order decode's)
+        # torchcodec 0.17 loses the last of Megamind.avi's packed B-frames (FFmpeg decodes 270)
+        assert count == n or (b == "torchcodec" and r.sequential and count == n - 1), (b, count, n)
+        assert r.fps == pytest.approx(readers["pyav"].fps)
+    m = min(n if b == "pyav" else r.decoded_num_frames for b, r in readers.items())
     rng = np.random.default_rng(1)
-    idx = sorted(set(rng.integers(0, n, 6).tolist()) | {n - 1, n // 2})
-    _, truth = _decode_in_order(path, idx)
-    pyav = open_video(path, "pyav").get_frames(idx).numpy()
-    assert np.array_equal(pyav, np.stack([truth[i] for i in idx]))  # exact, whatever path PyAV took
-    assert _agree(path, idx) <= 1.0
-    r = open_video(path, "decord")
-    assert r.decoded_num_frames == n and r.fps == pytest.approx(open_video(path, "pyav").fps)
-    if name == "Megamind.avi":  # packed B-frames in AVI: decord's seeks are wrong, so it reads in order
-        assert r.sequential
+    idx = sorted(set(rng.integers(0, m, 6).tolist()) | {m - 1, m // 2})
+    truth = _in_order(path, idx)
+    assert torch.equal(readers["pyav"].get_frames(idx), truth)  # exact, whatever path PyAV took
+    got = {"in-order": truth} | {b: r.get_frames(idx) for b, r in readers.items()}
+    mads = _mads(got)
+    assert len(readers) >= 2 and max(mads.values()) <= 1.0, mads
+    if name == "Megamind.avi":  # packed B-frames in AVI: decord's and torchcodec's seeks are wrong
+        assert all(r.sequential for b, r in readers.items() if b != "pyav")

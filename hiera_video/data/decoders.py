@@ -1,13 +1,16 @@
-"""Video decoding through PyAV or decord behind one small interface.
+"""Video decoding through PyAV, decord or torchcodec behind one small interface.
 
 ``open_video(path, backend)`` returns a :class:`VideoReader` with ``fps`` (the stream's
 real frame rate, frames/s), ``num_frames`` (the header's count or an estimate from the
 duration, 0 if unknown — headers lie: a truncated AVI still claims all its frames),
 ``decoded_num_frames`` (the real count once known, else ``None``: PyAV learns it when a
-pass reaches the end of the stream, decord from the packet index it builds on open),
-``get_frames(indices)`` → uint8 ``(N, H, W, C)`` RGB (any order, repeats allowed;
-indices past the real end are clamped to the last decodable frame) and
+pass reaches the end of the stream, decord and torchcodec from the packet index they
+build on open), ``get_frames(indices)`` → uint8 ``(N, H, W, C)`` RGB (any order, repeats
+allowed; indices past the real end are clamped to the last decodable frame) and
 ``count_frames()`` (decodes to the end if needed).
+
+Frame ``i`` is the ``i``-th frame the decoder outputs (presentation order), for every
+backend and also for variable-frame-rate streams, whose ``fps`` is then an average.
 
 ``decode_clips(path, indices_fn, backend)`` is what datasets call: it asks
 ``indices_fn(num_frames, fps)`` for the index lists of one or more clips, decodes the
@@ -16,19 +19,26 @@ header's was wrong (so test time decodes each video once for all its views).
 
 PyAV indexing is exact, never keyframe-only: frames are decoded forward either from
 the start (index = count) or from a seek to the keyframe at or before the first wanted
-frame (index = ``round((pts - pts_of_frame_0) * time_base * fps)``). The seek path
-checks itself (pts missing or not increasing as in AVIs with packed B-frames, landing
-after the wanted frame, gaps) and falls back to decoding from the start.
+frame (index = ``round((pts - pts_of_frame_0) * time_base * fps)``). Seeking is only
+used while pts match that formula: it is off from the start when the first packets' pts
+are not evenly spaced at ``1/fps`` (variable frame rate), and the seek path checks itself
+(pts missing or not increasing as in AVIs with packed B-frames, landing after the wanted
+frame, consecutive frames not one index apart) and falls back to decoding from the start.
+
+torchcodec (optional; needs FFmpeg's shared libraries) lives in
+:mod:`hiera_video.data.decoder_torchcodec`; when it cannot be loaded, opening a video with
+it raises :class:`BackendUnavailableError`, which :func:`decode_clips` does not hide.
 
 Failures (missing/empty file, not a video, no video stream, no decodable frame, a
 decoder error before any frame) raise :class:`VideoDecodeError`; a decoder error after
 some frames ends the stream there (warning).
 
-Source: seek-then-decode-forward as in PySlowFast ``pyav_decode_stream``; decode-once
-for all test clips as in MMAction2.
+Sources: seek-then-decode-forward as in PySlowFast ``pyav_decode_stream``; decode-once
+for all test clips as in MMAction2; torchcodec https://github.com/meta-pytorch/torchcodec.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -42,9 +52,10 @@ from iopath.common.file_io import g_pathmgr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoDecodeError", "VideoReader", "DecodedClips", "open_video", "decode_clips", "BACKENDS"]
+__all__ = ["VideoDecodeError", "BackendUnavailableError", "VideoReader", "DecodedClips", "open_video",
+           "decode_clips", "check_backend", "BACKENDS"]
 
-BACKENDS = ("pyav", "decord")
+BACKENDS = ("pyav", "decord", "torchcodec")
 
 
 class VideoDecodeError(RuntimeError):
@@ -57,6 +68,11 @@ class VideoDecodeError(RuntimeError):
 
     def __reduce__(self):  # picklable across DataLoader workers
         return (type(self), (self.path, self.reason))
+
+
+class BackendUnavailableError(VideoDecodeError):
+    """The backend itself cannot be loaded (torchcodec or FFmpeg's shared libraries missing):
+    a setup error, not a bad file, so :func:`decode_clips` does not retry it with PyAV."""
 
 
 class VideoReader:
@@ -108,6 +124,9 @@ def _local_path(path: str) -> str:
 
 
 # ---------------------------------------------------------------------------- PyAV
+_PTS_PROBE, _REORDER_DEPTH = 48, 16  # packets whose pts are checked on open; B-frame reorder margin
+
+
 class _PyAVReader(VideoReader):
     """PyAV backend: containers are opened per decode pass and closed by ``with``."""
 
@@ -161,11 +180,28 @@ class _PyAVReader(VideoReader):
             stream.codec_context.thread_count = self._threads
 
     def _first_frame(self, container, stream):
+        """Decode the first frame, reading the pts of up to ``_PTS_PROBE`` packets meanwhile:
+        seeking is turned off unless they are evenly spaced at ``1/fps`` (a variable frame
+        rate breaks index = pts * fps; frames must then be counted from the start)."""
         self._prepare(stream)
+        first, pts = None, []
         try:
-            return next(iter(container.decode(stream)), None)
+            for packet in container.demux(stream):  # ends with an empty packet that flushes the decoder
+                if packet.pts is not None:
+                    pts.append(packet.pts)
+                if first is None:
+                    first = next(iter(packet.decode()), None)
+                if first is not None and len(pts) >= _PTS_PROBE:
+                    break
         except av.FFmpegError:
-            return None
+            pass
+        if self._time_base is not None:
+            step = 1 / (self.fps * self._time_base)
+            ordered = sorted(pts)[: max(2, len(pts) - _REORDER_DEPTH)]  # the last ones may lack reordered frames
+            if any(abs((b - a) - step) >= step / 2 for a, b in itertools.pairwise(ordered)):
+                logger.debug("%s: variable frame rate; frames are counted from the start", self.path)
+                self._seek_ok = False
+        return first
 
     def _index_of(self, pts: int) -> int:
         return int(round(float((pts - self._first_pts) * self._time_base) * self.fps))
@@ -190,13 +226,16 @@ class _PyAVReader(VideoReader):
                         if frame.pts is None or (prev_pts is not None and frame.pts <= prev_pts):
                             return None  # no pts, or pts not in display order (AVI packed B-frames)
                         prev_pts = frame.pts
+                        i = self._index_of(frame.pts)
                         if not started:  # skip leading frames until a keyframe
                             if not frame.key_frame:
                                 continue
                             started = True
-                            if self._index_of(frame.pts) > lo:
+                            if i > lo:
                                 return None  # the seek landed after the first wanted frame
-                        last_i = self._index_of(frame.pts)
+                        elif i != last_i + 1:
+                            return None  # a gap or a repeat: variable frame rate, count instead
+                        last_i = i
                     last_frame = frame
                     if last_i in wanted:
                         found[last_i] = frame
@@ -262,12 +301,14 @@ _SEEK_UNSAFE_CODECS = ("mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "msmpeg4"
 _DECORD_CHUNK = 16
 
 
-def _decord_seek_unsafe(local: str) -> bool:
+def _seek_unsafe(local: str, codecs: Sequence[str] = _SEEK_UNSAFE_CODECS) -> bool:
+    """B-frames in an AVI, or in a stream of one of ``codecs`` (torchcodec passes none: its seeks
+    are only wrong in AVI). False when PyAV cannot tell: the backend then reports the error."""
     try:
         with av.open(local, metadata_errors="ignore") as container:
             ctx = container.streams.video[0].codec_context
-            return bool(ctx.has_b_frames) and ("avi" in container.format.name or ctx.name in _SEEK_UNSAFE_CODECS)
-    except Exception:  # let decord report the error
+            return bool(ctx.has_b_frames) and ("avi" in container.format.name or ctx.name in codecs)
+    except Exception:
         return False
 
 
@@ -296,7 +337,7 @@ class _DecordReader(VideoReader):
         if not (self.fps > 0 and math.isfinite(self.fps)):
             raise VideoDecodeError(path, "unknown frame rate")
         self.num_frames = self.decoded_num_frames = n
-        self.sequential = _decord_seek_unsafe(self._local)
+        self.sequential = _seek_unsafe(self._local)
 
     def _open(self):
         try:
@@ -336,11 +377,13 @@ def _short(e: Exception, limit: int = 300) -> str:
 
 # ---------------------------------------------------------------------------- API
 def open_video(path: str, backend: str = "pyav", num_threads: int = 0) -> VideoReader:
-    """Open ``path`` with ``backend`` (``DATA.DECODING_BACKEND``: "pyav" or "decord");
-    ``num_threads`` decoder threads (0: FFmpeg's choice).
+    """Open ``path`` with ``backend`` (``DATA.DECODING_BACKEND``: "pyav", "decord" or
+    "torchcodec"); ``num_threads`` decoder threads (0: FFmpeg's choice).
 
     Raises:
         ValueError: unknown backend.
+        BackendUnavailableError: torchcodec or FFmpeg's shared libraries cannot be loaded
+            (the message says what to install).
         VideoDecodeError: missing/empty file, not a video, no video stream, unknown
             frame rate, or (PyAV) not even the first frame decodes.
     """
@@ -348,7 +391,27 @@ def open_video(path: str, backend: str = "pyav", num_threads: int = 0) -> VideoR
         return _PyAVReader(path, num_threads)
     if backend == "decord":
         return _DecordReader(path, num_threads)
+    if backend == "torchcodec":
+        from .decoder_torchcodec import TorchCodecReader
+
+        return TorchCodecReader(path, num_threads)
     raise ValueError(f"unknown decoding backend {backend!r}; expected one of {BACKENDS}")
+
+
+def check_backend(backend: str) -> None:
+    """Fail early, before any video is read, when ``backend`` cannot work here.
+
+    Raises:
+        ValueError: unknown backend.
+        BackendUnavailableError: "torchcodec" cannot be loaded (not installed, no FFmpeg
+            shared libraries, or a torch it was not built for); its ``path`` is "torchcodec".
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoding backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "torchcodec":
+        from .decoder_torchcodec import load_torchcodec
+
+        load_torchcodec("torchcodec")
 
 
 @dataclass
@@ -369,28 +432,33 @@ IndicesFn = Callable[[int, float], Sequence[Sequence[int]]]
 def decode_clips(path: str, indices_fn: IndicesFn, backend: str = "pyav", num_threads: int = 0) -> DecodedClips:
     """Decode the frames of several clips of one video in one pass.
 
-    If decord fails on a file (it aborts on some damaged streams that FFmpeg through
-    PyAV decodes up to the damage), the video is decoded again with PyAV and a warning
-    names the file, so a video is only lost when no backend can read it.
+    If decord or torchcodec fails on an existing file (decord aborts on some damaged
+    streams that FFmpeg through PyAV decodes up to the damage), the video is decoded again
+    with PyAV and a warning names the file, so a video is only lost when PyAV fails too.
+    A backend that cannot be loaded at all (:class:`BackendUnavailableError`) is not
+    replaced: that is a setup error, raised for every video.
 
     Args:
         path: the video.
         indices_fn: ``(num_frames, fps) -> [indices of clip 0, indices of clip 1, ...]``;
             called again with the real count when the header's was wrong.
-        backend: "pyav" or "decord"; num_threads: decoder threads (0: FFmpeg's choice).
+        backend: "pyav", "decord" or "torchcodec"; num_threads: decoder threads (0: FFmpeg's choice).
 
     Returns:
         :class:`DecodedClips`; frames shared by clips are decoded once.
 
     Raises:
         VideoDecodeError: the video cannot be decoded (see :func:`open_video`).
+        BackendUnavailableError: ``backend`` cannot be loaded.
     """
     try:
         return _decode_clips(path, indices_fn, backend, num_threads)
+    except BackendUnavailableError:
+        raise
     except VideoDecodeError as e:
-        if backend != "decord" or not os.path.exists(path):
+        if backend == "pyav" or not os.path.exists(path):
             raise
-        logger.warning("decord failed (%s); retrying with PyAV", e)
+        logger.warning("%s failed (%s); retrying with PyAV", backend, e)
         return _decode_clips(path, indices_fn, "pyav", num_threads)
 
 
