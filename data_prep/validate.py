@@ -2,7 +2,7 @@
 """Decode-check every video of a Kinetics-format list (a report: bad videos never fail the run).
 
     python data_prep/validate.py LIST [--prefix DATA.PATH_PREFIX] [--separator SEP]
-        [--backend pyav|decord] [--workers N] [--out DIR] [--clean OUT_LIST]
+        [--backend pyav|decord|torchcodec] [--workers N] [--out DIR] [--clean OUT_LIST]
 
 Each video is opened, its real frame count taken and its first, middle and last frame
 decoded (a decord failure is retried with PyAV, as training does). Writes DIR/bad_videos.csv
@@ -18,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from hiera_video.data.decoders import BACKENDS, BackendUnavailableError  # noqa: E402
 from hiera_video.data.validate import validate_list, write_reports  # noqa: E402
 
 
@@ -27,14 +28,14 @@ def main(argv=None) -> int:
     parser.add_argument("--prefix", default="", help="joined to relative paths (DATA.PATH_PREFIX)")
     parser.add_argument("--separator", default="",
                         help="DATA.PATH_LABEL_SEPARATOR (default '': a comma or whitespace)")
-    parser.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
+    parser.add_argument("--backend", default="pyav", choices=BACKENDS)
     parser.add_argument("--workers", type=int, default=2, help="decoding processes (0: this process; default 2)")
     parser.add_argument("--out", default=None, metavar="DIR", help="report folder (default: the list's folder)")
     parser.add_argument("--clean", default=None, metavar="OUT_LIST", help="write the good lines to this list")
     args = parser.parse_args(argv)
     try:
         results = validate_list(args.list, args.prefix, args.separator, args.backend, args.workers)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, BackendUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_dir = args.out or os.path.dirname(os.path.abspath(args.list))

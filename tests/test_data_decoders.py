@@ -278,7 +278,7 @@ def test_torchcodec_packet_index_over_claim_is_corrected(make_video, read_frame_
 
 @pytest.mark.parametrize("failure", [ImportError("No module named 'torchcodec'"),
                                      RuntimeError("Could not load libtorchcodec: libavutil.so.57 not found")])
-def test_torchcodec_unavailable_is_a_clear_setup_error(make_video, monkeypatch, failure):
+def test_torchcodec_unavailable_is_a_clear_setup_error(make_video, monkeypatch, failure, tiny_cfg, tmp_path):
     class Failing:  # the import of torchcodec.decoders fails as without the package or FFmpeg's libraries
         def find_spec(self, name, *args):
             if name == "torchcodec.decoders" or name == "torchcodec":
@@ -302,6 +302,17 @@ def test_torchcodec_unavailable_is_a_clear_setup_error(make_video, monkeypatch, 
         D.check_backend("opencv")
     err = pickle.loads(pickle.dumps(info.value))
     assert type(err) is BackendUnavailableError and str(err) == str(info.value)
+    # Datasets and the validator stop at once, before any video is read.
+    from hiera_video.data.kinetics import Kinetics
+    from hiera_video.data.validate import validate_list
+
+    (tmp_path / "train.csv").write_text(f"{path} 0\n")
+    tiny_cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
+    tiny_cfg.DATA.DECODING_BACKEND = "torchcodec"
+    with pytest.raises(BackendUnavailableError, match="apt-get install ffmpeg"):
+        Kinetics(tiny_cfg, "train")
+    with pytest.raises(BackendUnavailableError):
+        validate_list(str(tmp_path / "train.csv"), backend="torchcodec", num_workers=0)
 
 
 def test_decode_clips_retries_torchcodec_failures_with_pyav(make_video, read_frame_ids, monkeypatch, caplog):

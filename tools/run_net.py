@@ -36,6 +36,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    from hiera_video.data.decoders import BackendUnavailableError
     from hiera_video.data.lists import ListFormatError
     from hiera_video.engine.runner import run
     from hiera_video.engine.test_loop import TooManyBadVideosError
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
 
     try:
         result = run(cfg)
-    except (ListFormatError, TooManyBadVideosError, CheckpointMismatchError, FileNotFoundError) as e:
+    except (ListFormatError, TooManyBadVideosError, CheckpointMismatchError, FileNotFoundError,
+            BackendUnavailableError) as e:
         # Input problems get one clear line, not a traceback; everything written so far stays.
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ Public API (see each module's docstring):
 - :mod:`.synthetic`: ``make_motion_dataset``, ``write_video``.
 """
 
-from .decoders import DecodedClips, VideoDecodeError, VideoReader, decode_clips, open_video
+from .decoders import BackendUnavailableError, DecodedClips, VideoDecodeError, VideoReader, check_backend, decode_clips, open_video
 from .frame_list import FrameReader, FrameRecord, decode_frame_clips, read_frame_list
 from .kinetics import Kinetics, collate_train
 from .lists import ListFormatError, VideoRecord, read_video_list
@@ -27,6 +27,8 @@ __all__ = [
     "ListFormatError",
     "read_video_list",
     "VideoDecodeError",
+    "BackendUnavailableError",
+    "check_backend",
     "VideoReader",
     "DecodedClips",
     "open_video",

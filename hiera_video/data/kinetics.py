@@ -58,7 +58,7 @@ from typing import Any
 
 import torch
 
-from .decoders import BACKENDS, DecodedClips, IndicesFn, decode_clips
+from .decoders import BACKENDS, DecodedClips, IndicesFn, check_backend, decode_clips
 from .frame_list import FrameRecord, decode_frame_clips, read_frame_list
 from .lists import VideoRecord, read_video_list
 from .sampling import test_clip_indices, train_clip_indices
@@ -85,6 +85,7 @@ class Kinetics(torch.utils.data.Dataset):
         num_videos: ``len(records)``.
 
     Raises:
+        BackendUnavailableError: ``DATA.DECODING_BACKEND torchcodec`` without torchcodec or FFmpeg's libraries.
         ValueError: unknown split, backend or ``DATA.INPUT_FORMAT``, ``DATA.FRAME_FPS <= 0``,
             ``NUM_SPATIAL_CROPS`` not 1 or 3, an empty list.
         FileNotFoundError / ListFormatError: from reading the list.
@@ -103,6 +104,8 @@ class Kinetics(torch.utils.data.Dataset):
             raise ValueError(f"DATA.FRAME_FPS must be > 0 frames/s, got {d.FRAME_FPS}")
         if d.DECODING_BACKEND not in BACKENDS:
             raise ValueError(f"DATA.DECODING_BACKEND must be one of {BACKENDS}, got {d.DECODING_BACKEND!r}")
+        if d.INPUT_FORMAT == "video":
+            check_backend(d.DECODING_BACKEND)  # torchcodec without FFmpeg: one clear error now, not one per video
         if t.NUM_SPATIAL_CROPS not in (1, 3):
             raise ValueError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {t.NUM_SPATIAL_CROPS}")
         if t.NUM_ENSEMBLE_VIEWS < 1:

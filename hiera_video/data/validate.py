@@ -22,7 +22,7 @@ from typing import List, Optional
 
 import pandas as pd
 
-from hiera_video.data.decoders import VideoDecodeError, open_video
+from hiera_video.data.decoders import BACKENDS, BackendUnavailableError, VideoDecodeError, check_backend, open_video
 from hiera_video.data.lists import iter_list_lines, join_prefix
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import ItemResult, run_parallel
@@ -93,8 +93,8 @@ def check_video(path: str, backend: str = "pyav") -> VideoInfo:
 
     Args:
         path: the video (any iopath path).
-        backend: "pyav" or "decord" (``DATA.DECODING_BACKEND``); a decord failure is
-            retried with PyAV.
+        backend: "pyav", "decord" or "torchcodec" (``DATA.DECODING_BACKEND``); a decord or
+            torchcodec failure is retried with PyAV, as in training.
 
     Returns:
         :class:`VideoInfo`.
@@ -105,14 +105,16 @@ def check_video(path: str, backend: str = "pyav") -> VideoInfo:
     """
     try:
         return _probe(path, backend)
+    except BackendUnavailableError:
+        raise
     except VideoDecodeError as first:
-        if backend != "decord" or not os.path.exists(path):
+        if backend == "pyav" or not os.path.exists(path):
             raise
         try:
             info = _probe(path, "pyav")
         except VideoDecodeError:
             raise first from None
-        return VideoInfo(info.fps, info.frames, info.height, info.width, "pyav (decord failed)")
+        return VideoInfo(info.fps, info.frames, info.height, info.width, f"pyav ({backend} failed)")
 
 
 def _check_entry(backend: str, entry: ListEntry) -> ItemResult:
@@ -133,9 +135,11 @@ def validate_list(list_path: str, path_prefix: str = "", separator: str = "", ba
     Raises:
         FileNotFoundError: ``list_path`` does not exist.
         ValueError: unknown backend.
+        BackendUnavailableError: torchcodec asked for but not loadable (FFmpeg libraries missing).
     """
-    if backend not in ("pyav", "decord"):
-        raise ValueError(f"unknown decoding backend {backend!r}; expected 'pyav' or 'decord'")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoding backend {backend!r}; expected one of {BACKENDS}")
+    check_backend(backend)
     entries = read_list_entries(list_path, path_prefix, separator)
     return run_parallel(functools.partial(_check_entry, backend), entries, num_workers, desc="validating videos")
 
