@@ -109,3 +109,36 @@ def test_set_lr():
     opt = build_optimizer(Tiny(), _cfg())
     set_lr(opt, 0.25)
     assert [g["lr"] for g in opt.param_groups] == [0.25, 0.25]
+
+
+def test_layer_decay_groups_follow_the_formula():
+    """lr scale d^(n + 1 - id): id 0 = patch/pos embeddings, block i = i + 1, norm/head = n + 1."""
+    from hiera_video.engine.optim import layer_id
+    from hiera_video.models import create_model
+
+    model = create_model("hiera_tiny_16x224", num_classes=5, input_size=(4, 32, 32))
+    n = len(model.blocks)
+    d = 0.75
+    cfg = _cfg(LAYER_DECAY=d, WEIGHT_DECAY=0.05)
+    groups = param_groups(model, cfg)
+    scale_of = {id(p): (g["lr_scale"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert len(scale_of) == sum(1 for p in model.parameters() if p.requires_grad)
+    expected_ids = {"patch_embed.proj.weight": 0, "pos_embed_spatial": 0, "pos_embed_temporal": 0,
+                    "blocks.0.attn.qkv.weight": 1, f"blocks.{n - 1}.mlp.fc1.bias": n, "head.projection.weight": n + 1,
+                    "norm.weight": n + 1}
+    params = dict(model.named_parameters())
+    for name, lid in expected_ids.items():
+        assert layer_id(name, n) == lid == layer_id("module." + name, n)
+        scale, wd = scale_of[id(params[name])]
+        assert scale == pytest.approx(d ** (n + 1 - lid))
+        assert wd == (0.0 if params[name].ndim <= 1 or name.startswith("pos_embed") else 0.05)
+    assert {g["name"] for g in groups} >= {"layer0_no_decay", "layer1_decay", f"layer{n + 1}_decay"}
+    opt = build_optimizer(model, cfg)
+    set_lr(opt, 1e-3)
+    for g in opt.param_groups:
+        assert g["lr"] == pytest.approx(1e-3 * g["lr_scale"])
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="LAYER_DECAY"):
+            param_groups(model, _cfg(LAYER_DECAY=bad))
+    with pytest.raises(ValueError, match="needs a model with .blocks"):
+        param_groups(Tiny(), _cfg(LAYER_DECAY=0.8))

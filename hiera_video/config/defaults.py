@@ -174,6 +174,9 @@ _C.SOLVER.WEIGHT_DECAY = 0.05
 _C.SOLVER.ZERO_WD_1D_PARAM = True
 # Clip the gradient L2 norm to this; 0 disables.
 _C.SOLVER.CLIP_GRAD_L2NORM = 0.0
+# Layer-wise learning-rate decay (fine-tuning): block i of n gets lr x LAYER_DECAY^(n - i), the
+# patch embedding and position embeddings LAYER_DECAY^(n + 1), the final norm and head 1. 1.0 disables.
+_C.SOLVER.LAYER_DECAY = 1.0
 
 
 def get_cfg() -> CfgNode:

@@ -1,4 +1,11 @@
-"""Optimiser with weight-decay parameter groups, and the warmup + cosine LR schedule.
+"""Optimiser with weight-decay and layer-decay parameter groups, and the warmup + cosine LR schedule.
+
+Layer-wise learning-rate decay (``SOLVER.LAYER_DECAY = d < 1``, the MAE / MAE-ST fine-tuning
+recipe): with ``n`` transformer blocks, layer id 0 is the input (``patch_embed``, position
+embeddings, ``mask_token``), block ``i`` is layer ``i + 1`` and everything after the blocks
+(final norm, head) is layer ``n + 1``; a layer's learning rate is ``lr x d^(n + 1 - id)``. Each
+group carries its ``lr_scale`` and :func:`set_lr` applies it. Source: BEiT / MAE
+``param_groups_lrd`` and PySlowFast ``get_param_groups`` (``SOLVER.LAYER_DECAY``), re-implemented.
 
 Schedule (PySlowFast's ``get_lr_at_epoch`` with the cosine starting after warmup),
 for a fractional epoch ``e`` (epochs run ``0 .. SOLVER.MAX_EPOCH``)::
@@ -13,12 +20,13 @@ for a fractional epoch ``e`` (epochs run ``0 .. SOLVER.MAX_EPOCH``)::
 from __future__ import annotations
 
 import math
+import re
 from typing import Dict, List
 
 import torch
 from fvcore.common.config import CfgNode
 
-__all__ = ["build_optimizer", "param_groups", "lr_at_epoch", "set_lr", "OPTIMIZERS"]
+__all__ = ["build_optimizer", "param_groups", "layer_id", "lr_at_epoch", "set_lr", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -29,8 +37,29 @@ def _no_weight_decay_names(model: torch.nn.Module) -> set:
     return set(fn()) if callable(fn) else set()
 
 
+_INPUT_PARAMS = ("patch_embed", "pos_embed", "mask_token", "cls_token")
+_BLOCK = re.compile(r"blocks\.(\d+)\.")
+
+
+def _bare(name: str) -> str:
+    for prefix in ("module.", "_orig_mod."):  # DDP / torch.compile wrappers
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name
+
+
+def layer_id(name: str, num_blocks: int) -> int:
+    """Layer index of parameter ``name`` for layer decay: 0 for the input layer (``patch_embed``,
+    ``pos_embed*``, ``mask_token``), ``i + 1`` for ``blocks.{i}.*``, ``num_blocks + 1`` otherwise."""
+    bare = _bare(name)
+    if bare.startswith(_INPUT_PARAMS):
+        return 0
+    m = _BLOCK.match(bare)
+    return int(m.group(1)) + 1 if m else num_blocks + 1
+
+
 def param_groups(model: torch.nn.Module, cfg: CfgNode) -> List[Dict]:
-    """Split the trainable parameters into a decay and a no-decay group.
+    """Split the trainable parameters into weight-decay (and layer-decay) groups.
 
     With ``SOLVER.ZERO_WD_1D_PARAM`` the no-decay group holds every parameter with
     ``ndim <= 1`` (biases, norm weights) and every name returned by
@@ -39,30 +68,44 @@ def param_groups(model: torch.nn.Module, cfg: CfgNode) -> List[Dict]:
     ``requires_grad=False`` are left out. Empty groups are dropped.
 
     Returns:
-        ``[{"name": "decay", "params": [...], "weight_decay": SOLVER.WEIGHT_DECAY},
-        {"name": "no_decay", "params": [...], "weight_decay": 0.0}]``.
+        With ``SOLVER.LAYER_DECAY == 1``: ``[{"name": "decay", "params": [...], "weight_decay":
+        SOLVER.WEIGHT_DECAY, "lr_scale": 1.0}, {"name": "no_decay", ..., "weight_decay": 0.0}]``.
+        With ``LAYER_DECAY = d < 1``: one such pair per layer (``"layer{id}_decay"`` /
+        ``"layer{id}_no_decay"``) with ``"lr_scale": d ** (n + 1 - id)`` (see :func:`layer_id`).
 
     Raises:
-        ValueError: if the model has no trainable parameter.
+        ValueError: no trainable parameter; ``LAYER_DECAY`` outside (0, 1]; layer decay on a
+            model without ``blocks``.
     """
     skip = _no_weight_decay_names(model)
     zero_1d = bool(cfg.SOLVER.ZERO_WD_1D_PARAM)
-    decay, no_decay = [], []
+    decay_rate = float(cfg.SOLVER.LAYER_DECAY)
+    if not 0.0 < decay_rate <= 1.0:
+        raise ValueError(f"SOLVER.LAYER_DECAY must be in (0, 1], got {decay_rate}")
+    inner = model.module if hasattr(model, "module") else model
+    num_blocks = len(getattr(inner, "blocks", ()))
+    if decay_rate < 1.0 and num_blocks == 0:
+        raise ValueError(f"SOLVER.LAYER_DECAY < 1 needs a model with .blocks; {type(inner).__name__} has none")
+    groups: Dict[str, Dict] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        bare = name[len("module."):] if name.startswith("module.") else name
-        if zero_1d and (p.ndim <= 1 or bare in skip):
-            no_decay.append(p)
+        no_wd = zero_1d and (p.ndim <= 1 or _bare(name) in skip)
+        kind = "no_decay" if no_wd else "decay"
+        if decay_rate < 1.0:
+            lid = layer_id(name, num_blocks)
+            key, scale = f"layer{lid}_{kind}", decay_rate ** (num_blocks + 1 - lid)
         else:
-            decay.append(p)
-    if not decay and not no_decay:
+            key, scale = kind, 1.0
+        if key not in groups:
+            wd = 0.0 if no_wd else float(cfg.SOLVER.WEIGHT_DECAY)
+            groups[key] = {"name": key, "params": [], "weight_decay": wd, "lr_scale": scale}
+        groups[key]["params"].append(p)
+    if not groups:
         raise ValueError("the model has no parameter with requires_grad=True")
-    groups = [
-        {"name": "decay", "params": decay, "weight_decay": float(cfg.SOLVER.WEIGHT_DECAY)},
-        {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
-    ]
-    return [g for g in groups if g["params"]]
+    if decay_rate == 1.0:  # decay first, as without layer decay
+        return [groups[k] for k in ("decay", "no_decay") if k in groups]
+    return list(groups.values())  # input layer first, head last
 
 
 def build_optimizer(model: torch.nn.Module, cfg: CfgNode) -> torch.optim.Optimizer:
@@ -83,6 +126,8 @@ def build_optimizer(model: torch.nn.Module, cfg: CfgNode) -> torch.optim.Optimiz
         )
     groups = param_groups(model, cfg)
     lr = lr_at_epoch(cfg, 0.0)
+    for g in groups:
+        g["lr"] = lr * g["lr_scale"]
     if method == "adamw":
         betas = tuple(float(b) for b in cfg.SOLVER.BETAS)
         if len(betas) != 2:
@@ -123,6 +168,6 @@ def lr_at_epoch(cfg: CfgNode, cur_epoch: float) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set ``lr`` on every parameter group."""
+    """Set every parameter group's learning rate to ``lr x group["lr_scale"]`` (1 when absent)."""
     for group in optimizer.param_groups:
-        group["lr"] = float(lr)
+        group["lr"] = float(lr) * float(group.get("lr_scale", 1.0))
