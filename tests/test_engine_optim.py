@@ -142,3 +142,41 @@ def test_layer_decay_groups_follow_the_formula():
             param_groups(model, _cfg(LAYER_DECAY=bad))
     with pytest.raises(ValueError, match="needs a model with .blocks"):
         param_groups(Tiny(), _cfg(LAYER_DECAY=0.8))
+
+
+class _MeanTask:
+    """training_loss of a linear model on the clips' per-channel means (deterministic)."""
+
+    def training_loss(self, model, batch, device):
+        logits = model(batch["clip"].mean(dim=(2, 3, 4)))
+        loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        return loss, {"top1_correct": 0, "top5_correct": 0, "count": batch["label"].numel()}
+
+
+@pytest.mark.parametrize("accum", [2, 4])
+def test_gradient_accumulation_equals_the_large_batch(accum):
+    """GRAD_ACCUM_STEPS k over k batches of 8 / k clips gives the same update as one batch of 8."""
+    from hiera_video.engine.train_loop import train_epoch
+
+    torch.manual_seed(0)
+    clips, labels = torch.randn(8, 3, 2, 4, 4), torch.randint(0, 3, (8,))
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    results = []
+    for steps in (1, accum):
+        cfg = _cfg(WARMUP_EPOCHS=0.0, BASE_LR=0.1, COSINE_END_LR=0.1, CLIP_GRAD_L2NORM=0.0, MAX_EPOCH=1)
+        cfg.TRAIN.GRAD_ACCUM_STEPS = steps
+        torch.manual_seed(1)
+        model = nn.Linear(3, 3)
+        w0 = model.weight.detach().clone()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        b = 8 // steps
+        loader = [{"clip": clips[i:i + b], "label": labels[i:i + b]} for i in range(0, 8, b)]
+        stats, _ = train_epoch(cfg, model, _MeanTask(), loader, opt, scaler, 0, torch.device("cpu"))
+        assert not torch.allclose(model.weight, w0)  # it trained
+        results.append((model.weight.detach().clone(), stats))
+    (w_big, s_big), (w_acc, s_acc) = results
+    assert torch.allclose(w_big, w_acc, atol=1e-6)
+    assert s_big["grad_norm"] == pytest.approx(s_acc["grad_norm"], rel=1e-5)
+    cfg.TRAIN.GRAD_ACCUM_STEPS = 0
+    with pytest.raises(ValueError, match="GRAD_ACCUM_STEPS"):
+        train_epoch(cfg, model, _MeanTask(), loader, opt, scaler, 0, torch.device("cpu"))

@@ -69,6 +69,16 @@ def test_train_then_multiview_test_with_bad_videos(motion_data, tmp_path, capsys
     assert train_stats[0]["num_bad_samples"] == 2 and train_stats[0]["epoch"] == 1
     assert any(s["split"] == "val" for s in stats)
     assert (out / "checkpoints" / "checkpoint_epoch_00001.pyth").is_file()
+    assert train_stats[0]["grad_norm"] > 0
+
+    # TensorBoard scalars from the main process
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/grad_norm", "train_epoch/top1", "train_epoch/clips_per_s", "val/top1"} <= tags
+    assert events.Scalars("train_epoch/top1")[0].value == pytest.approx(train_stats[0]["top1"])
 
     # test: 6 good videos x (2 temporal clips x 3 spatial crops); the bad two are listed, not scored
     report = json.loads((out / "test" / "report.json").read_text())

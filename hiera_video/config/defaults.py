@@ -18,8 +18,10 @@ _C.NUM_GPUS = 1
 # Where checkpoints, stats, TensorBoard files and test reports go.
 _C.OUTPUT_DIR = "./output"
 _C.RNG_SEED = 0
-# Iterations between log lines / progress-bar postfix updates.
+# Iterations between log lines / progress-bar postfix updates / TensorBoard scalars.
 _C.LOG_PERIOD = 10
+# Write TensorBoard scalars (loss, lr, grad norm, top-1, clips/s) to OUTPUT_DIR/tensorboard.
+_C.TENSORBOARD = True
 # Distributed backend for torch.distributed ("nccl" on GPUs, "gloo" on CPU).
 _C.DIST_BACKEND = "nccl"
 # What the run optimises and predicts: a name in hiera_video.engine.tasks.TASKS.
@@ -41,6 +43,9 @@ _C.TRAIN.AUTO_RESUME = True
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
 # Automatic mixed precision (only on CUDA; ignored on the CPU).
 _C.TRAIN.MIXED_PRECISION = True
+# Forward/backward passes per optimizer step: a step sees TRAIN.BATCH_SIZE x GRAD_ACCUM_STEPS
+# clips (x AUG.NUM_SAMPLE), and SOLVER.BASE_LR is the learning rate of that step.
+_C.TRAIN.GRAD_ACCUM_STEPS = 1
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CfgNode()

@@ -3,8 +3,8 @@
 Outputs under ``OUTPUT_DIR``: ``config.yaml`` (the merged config), ``log.txt``,
 ``stats.jsonl`` (one JSON object per train / val epoch), ``checkpoints/``
 (one per ``TRAIN.CHECKPOINT_PERIOD`` epochs, written atomically),
-``train_bad_videos.csv`` (videos replaced during training, if any) and
-``test/`` (the multi-view test report).
+``train_bad_videos.csv`` (videos replaced during training, if any),
+``tensorboard/`` (scalars, with ``TENSORBOARD``) and ``test/`` (the multi-view test report).
 """
 
 from __future__ import annotations
@@ -147,16 +147,41 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
     val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 else None
     val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
     bad_seen: Dict[str, str] = {}
+    writer = _tensorboard_writer(cfg)
+    try:
+        _train_epochs(cfg, task, model, train_model, optimizer, scaler, dataset, val_cfg, val_set, start_epoch,
+                      device, bad_seen, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+    return model
 
+
+def _tensorboard_writer(cfg: CfgNode):
+    """A ``SummaryWriter`` on ``OUTPUT_DIR/tensorboard`` on the main process when ``TENSORBOARD``, else None."""
+    if not cfg.TENSORBOARD or not du.is_main_process():
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=os.path.join(cfg.OUTPUT_DIR, "tensorboard"))
+
+
+def _train_epochs(cfg, task, model, train_model, optimizer, scaler, dataset, val_cfg, val_set, start_epoch,
+                  device, bad_seen, writer) -> None:
+    """Epochs ``start_epoch .. SOLVER.MAX_EPOCH - 1``: train, record stats / bad videos / scalars,
+    checkpoint every ``TRAIN.CHECKPOINT_PERIOD`` and validate every ``TRAIN.EVAL_PERIOD`` epochs."""
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
         loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        stats, bad = train_epoch(cfg, train_model, task, loader, optimizer, scaler, epoch, device)
+        stats, bad = train_epoch(cfg, train_model, task, loader, optimizer, scaler, epoch, device, writer)
         for part in du.all_gather_objects(bad):
             bad_seen.update({p: e for p, e in part})
         stats["num_bad_videos_total"] = len(bad_seen)
         append_stats(cfg, {"split": "train", **stats})
+        if writer is not None:
+            for key in ("top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples"):
+                writer.add_scalar(f"train_epoch/{key}", stats[key], epoch + 1)
         logger.info(
             "epoch %d/%d: loss %.4f, top-1 %.2f%%, %.3g clips/s, %d bad samples replaced",
             epoch + 1, cfg.SOLVER.MAX_EPOCH, stats["loss"], stats["top1"], stats["clips_per_s"], stats["num_bad_samples"],
@@ -179,7 +204,9 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
             append_stats(cfg, {"split": "val", "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
                                "num_videos": report["num_videos"], "failed": len(report["failed"])})
             logger.info("epoch %d val (1 view): top-1 %s%%", epoch + 1, report["top1"])
-    return model
+            if writer is not None and report["top1"] is not None:
+                writer.add_scalar("val/top1", report["top1"], epoch + 1)
+                writer.add_scalar("val/top5", report["top5"], epoch + 1)
 
 
 def read_class_names(cfg: CfgNode) -> Optional[list]:

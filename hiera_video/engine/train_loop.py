@@ -1,4 +1,5 @@
-"""One training epoch: per-iteration learning rate, AMP on CUDA, progress bar, bad-video accounting."""
+"""One training epoch: per-iteration learning rate, AMP on CUDA, gradient accumulation, progress bar,
+TensorBoard scalars and bad-video accounting."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,28 +41,44 @@ def train_epoch(
     scaler: torch.amp.GradScaler,
     epoch: int,
     device: torch.device,
+    writer=None,
 ) -> Tuple[Dict[str, float], List[Tuple[str, str]]]:
     """Train ``model`` for one pass over ``loader``.
+
+    Every iteration is one forward/backward pass; the optimizer steps every
+    ``TRAIN.GRAD_ACCUM_STEPS`` iterations (and at the last one), with the loss of each pass
+    divided by the number of passes in its step, so a step's gradient is the mean over all
+    its clips. Under DDP the gradient all-reduce runs only on the passes that step.
 
     Args:
         epoch: 0-based index of this epoch; the learning rate follows
             :func:`lr_at_epoch` at fractional epoch ``epoch + it / len(loader)``.
+        writer: a ``torch.utils.tensorboard.SummaryWriter`` (main process) or None; gets
+            ``train/loss``, ``train/lr`` and ``train/grad_norm`` every ``LOG_PERIOD`` steps at global
+            step ``epoch * len(loader) + it``.
 
     Returns:
-        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent, lr,
-        clips/s, number of replaced bad samples) summed over processes, and the
-        list of ``(path, error)`` of videos that failed to decode on this process.
+        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent, lr, mean gradient
+        L2 norm before clipping, clips/s, number of replaced bad samples) summed over
+        processes, and the list of ``(path, error)`` of videos that failed to decode on this
+        process.
 
     Raises:
         NonFiniteLossError: the loss is NaN or infinite.
+        ValueError: ``TRAIN.GRAD_ACCUM_STEPS < 1``.
     """
     model.train()
     num_iters = len(loader)
+    accum = int(cfg.TRAIN.GRAD_ACCUM_STEPS)
+    if accum < 1:
+        raise ValueError(f"TRAIN.GRAD_ACCUM_STEPS must be >= 1, got {accum}")
     use_amp = bool(cfg.TRAIN.MIXED_PRECISION)
     sums = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
+    norm_sum, num_steps = 0.0, 0
     bad: List[Tuple[str, str]] = []
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
     bar = tqdm(
         loader,
         total=num_iters,
@@ -74,21 +91,30 @@ def train_epoch(
         lr = lr_at_epoch(cfg, epoch + it / num_iters)
         set_lr(optimizer, lr)
         bad.extend(batch.get("bad", []))
+        step_start = it - it % accum
+        passes = min(accum, num_iters - step_start)  # passes in this step (the last may be short)
+        steps_now = it == step_start + passes - 1
 
-        with autocast_context(device, use_amp):
-            loss, counts = task.training_loss(model, batch, device)
-        if not math.isfinite(loss.item()):
-            raise NonFiniteLossError(
-                f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; "
-                "stopping (the last checkpoint in OUTPUT_DIR/checkpoints is intact)"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
+        sync = nullcontext() if steps_now or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with autocast_context(device, use_amp):
+                loss, counts = task.training_loss(model, batch, device)
+            if not math.isfinite(loss.item()):
+                raise NonFiniteLossError(
+                    f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; "
+                    "stopping (the last checkpoint in OUTPUT_DIR/checkpoints is intact)"
+                )
+            scaler.scale(loss / passes).backward()
+        grad_norm: Optional[float] = None
+        if steps_now:
             scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
-        scaler.step(optimizer)
-        scaler.update()
+            max_norm = cfg.SOLVER.CLIP_GRAD_L2NORM if cfg.SOLVER.CLIP_GRAD_L2NORM > 0 else float("inf")
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if math.isfinite(grad_norm):
+                norm_sum, num_steps = norm_sum + grad_norm, num_steps + 1
 
         n = counts["count"]
         sums += torch.tensor(
@@ -97,6 +123,12 @@ def train_epoch(
         )
         if it % max(cfg.LOG_PERIOD, 1) == 0 or it == num_iters - 1:
             bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", top1=f"{100 * sums[1] / sums[3]:.1f}", lr=f"{lr:.2e}")
+            if writer is not None:
+                step = epoch * num_iters + it
+                writer.add_scalar("train/loss", loss.item(), step)
+                writer.add_scalar("train/lr", lr, step)
+                if grad_norm is not None:
+                    writer.add_scalar("train/grad_norm", grad_norm, step)
     bar.close()
 
     elapsed = time.perf_counter() - start
@@ -108,6 +140,7 @@ def train_epoch(
         "top1": 100.0 * sums[1].item() / n,
         "top5": 100.0 * sums[2].item() / n,
         "lr": lr,
+        "grad_norm": norm_sum / max(num_steps, 1),
         "clips_per_s": sums[3].item() / max(elapsed, 1e-9),
         "time_s": elapsed,
         "num_bad_samples": len(bad),
