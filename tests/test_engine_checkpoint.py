@@ -160,3 +160,40 @@ def test_resume_restores_model_optimizer_epoch(tmp_path):
     assert fresh_opt.state_dict()["state"][0]["step"] == 1
     with pytest.raises(KeyError, match="missing"):
         restore_checkpoint_state({"model": {}}, fresh)
+
+
+def test_prune_keeps_the_newest_k_and_best(tmp_path):
+    from hiera_video.engine.checkpoint import best_checkpoint_path, checkpoint_path, prune_checkpoints
+
+    for e in range(1, 6):
+        save_checkpoint(checkpoint_path(str(tmp_path), e), {"epoch": e})
+    save_checkpoint(best_checkpoint_path(str(tmp_path)), {"epoch": 2})
+    assert prune_checkpoints(str(tmp_path), 0) == []
+    removed = prune_checkpoints(str(tmp_path), 2)
+    assert [os.path.basename(p) for p in removed] == [f"checkpoint_epoch_0000{e}.pyth" for e in (1, 2, 3)]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "checkpoint_best.pyth", "checkpoint_epoch_00004.pyth", "checkpoint_epoch_00005.pyth"]
+
+
+def test_ema_state_round_trip_and_missing_ema(caplog):
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    ema.update_parameters(model)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update_parameters(model)  # 0.9 * w + 0.1 * (w + 1)
+    assert torch.allclose(ema.module.weight, model.weight - 0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = make_checkpoint_state(model, opt, None, 3, "cfg: 1", ema=ema, best_top1=55.0)
+    model2 = torch.nn.Linear(4, 2)
+    ema2 = AveragedModel(model2, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    assert restore_checkpoint_state(state, model2, restore_rng=False, ema=ema2) == 3
+    assert torch.equal(ema2.module.weight, ema.module.weight) and int(ema2.n_averaged) == 2
+    assert state["best_top1"] == 55.0
+    state["ema"] = None  # a checkpoint written without EMA: the EMA starts from the weights
+    ema3 = AveragedModel(torch.nn.Linear(4, 2), multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    restore_checkpoint_state(state, model2, restore_rng=False, ema=ema3)
+    assert torch.equal(ema3.module.weight, model.weight) and "no EMA weights" in caplog.text

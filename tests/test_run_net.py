@@ -184,3 +184,29 @@ def test_validation_is_off_for_a_header_only_frame_list(tmp_path):
     (tmp_path / "val.csv").write_text("original_vido_id video_id frame_id path labels\nv 0 0 v/v_000001.jpg 2\n")
     val = _validation_cfg(cfg)
     assert val.TEST.SPLIT == "val" and val.TEST.NUM_ENSEMBLE_VIEWS == val.TEST.NUM_SPATIAL_CROPS == 1
+
+
+def test_ema_best_and_last_k_checkpoints(motion_data, tmp_path):
+    """MODEL.EMA: validated and tested alongside the raw weights, saved in checkpoints; TRAIN.CHECKPOINT_KEEP
+    keeps the newest K epoch checkpoints plus checkpoint_best.pyth (the best validation top-1)."""
+    import torch
+
+    out = tmp_path / "ema"
+    argv = small_run(motion_data, out, "SOLVER.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_KEEP", "2",
+                     "MODEL.EMA.ENABLE", "True", "MODEL.EMA.DECAY", "0.5", "TEST.NUM_ENSEMBLE_VIEWS", "1")
+    assert run_net.main(argv) == 0
+    ckpts = sorted(os.listdir(out / "checkpoints"))
+    assert ckpts == ["checkpoint_best.pyth", "checkpoint_epoch_00002.pyth", "checkpoint_epoch_00003.pyth"]
+    stats = [json.loads(line) for line in open(out / "stats.jsonl")]
+    val = {s["epoch"]: s["top1"] for s in stats if s["split"] == "val"}
+    assert sorted(val) == [1, 2, 3] and sorted(s["epoch"] for s in stats if s["split"] == "val_ema") == [1, 2, 3]
+    best = torch.load(out / "checkpoints" / "checkpoint_best.pyth", weights_only=True)
+    assert best["best_top1"] == max(val.values())
+    assert best["epoch"] == min(e for e, t in val.items() if t == max(val.values()))  # the first epoch reaching it
+    last = torch.load(out / "checkpoints" / "checkpoint_epoch_00003.pyth", weights_only=True)
+    ema = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert ema.keys() == last["model"].keys() and int(last["ema"]["n_averaged"]) > 1
+    assert any(not torch.equal(ema[k], last["model"][k]) for k in ema)  # an average, not a copy
+    report = json.loads((out / "test" / "report.json").read_text())
+    ema_report = json.loads((out / "test_ema" / "report.json").read_text())
+    assert ema_report["num_videos"] == report["num_videos"] == 6 and ema_report["weights"] == "ema"

@@ -37,6 +37,9 @@ _C.TRAIN.BATCH_SIZE = 8
 _C.TRAIN.EVAL_PERIOD = 1
 # Write a checkpoint every this many epochs.
 _C.TRAIN.CHECKPOINT_PERIOD = 1
+# Keep only the newest this many epoch checkpoints (0 keeps all); checkpoint_best.pyth (the best
+# validation top-1 so far) is kept besides them.
+_C.TRAIN.CHECKPOINT_KEEP = 5
 # Resume from the newest checkpoint in OUTPUT_DIR/checkpoints when one exists.
 _C.TRAIN.AUTO_RESUME = True
 # Weights to start from: official .pth, plain state dict or our checkpoint (path or URL).
@@ -162,6 +165,28 @@ _C.MODEL.DROP_PATH_RATE = 0.0
 _C.MODEL.HEAD_DROPOUT = 0.0
 # Label smoothing of the cross-entropy loss.
 _C.MODEL.LABEL_SMOOTHING = 0.0
+
+# Exponential moving average of the weights, updated after every optimizer step
+# (ema = DECAY * ema + (1 - DECAY) * weights); validated and tested alongside the raw weights,
+# saved in checkpoints and restored on resume.
+_C.MODEL.EMA = CfgNode()
+_C.MODEL.EMA.ENABLE = False
+_C.MODEL.EMA.DECAY = 0.9999
+
+# ---------------------------------------------------------------------------- masked autoencoder
+# MAE pretraining with MODEL.ARCH mae_hiera_* (hiera_video.models.mae.MaskedAutoencoderHiera).
+_C.MASK = CfgNode()
+# Fraction of mask units dropped per clip; each keeps int(num_mask_units * (1 - RATIO)) units (paper: 0.9 for
+# video, 0.6 for images).
+_C.MASK.RATIO = 0.9
+# Decoder blocks, width and heads (official 8 / 512 / 16).
+_C.MASK.DECODER_DEPTH = 8
+_C.MASK.DECODER_EMBED_DIM = 512
+_C.MASK.DECODER_NUM_HEADS = 16
+# Target: per-patch normalised pixels (official) or raw pixels (False).
+_C.MASK.NORM_PIX_LOSS = True
+# Epochs between reconstruction PNGs (input, masked input, reconstruction).
+_C.MASK.VIS_PERIOD = 1
 
 # ---------------------------------------------------------------------------- solver
 _C.SOLVER = CfgNode()

@@ -11,7 +11,12 @@ A checkpoint is a dict that ``torch.load(..., weights_only=True)`` can read:
 * ``scaler``: ``GradScaler.state_dict()`` or ``None``,
 * ``epoch``: finished epochs (int),
 * ``cfg``: the run's configuration as a YAML string (``cfg.dump()``),
-* ``rng``: :func:`capture_rng_state` – tensors, ints, floats and strings only.
+* ``rng``: :func:`capture_rng_state` – tensors, ints, floats and strings only,
+* ``ema``: the EMA model's ``state_dict()`` (``MODEL.EMA.ENABLE``) or ``None``,
+* ``best_top1``: the best validation top-1 (percent) so far, or ``None``.
+
+``checkpoint_best.pyth`` in the same folder is a copy of the epoch checkpoint with the best
+validation top-1; :func:`prune_checkpoints` keeps it and the newest ``TRAIN.CHECKPOINT_KEEP``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ __all__ = [
     "restore_rng_state",
     "make_checkpoint_state",
     "restore_checkpoint_state",
+    "best_checkpoint_path",
+    "prune_checkpoints",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,24 @@ def checkpoint_path(output_dir: str, epoch: int) -> str:
     if int(epoch) < 1:
         raise ValueError(f"epoch counts finished epochs and must be >= 1, got {epoch}")
     return os.path.join(checkpoint_dir(output_dir), f"checkpoint_epoch_{int(epoch):05d}.pyth")
+
+
+def best_checkpoint_path(output_dir: str) -> str:
+    """``{output_dir}/checkpoints/checkpoint_best.pyth`` (not listed by :func:`list_checkpoints`)."""
+    return os.path.join(checkpoint_dir(output_dir), "checkpoint_best.pyth")
+
+
+def prune_checkpoints(output_dir: str, keep: int) -> List[str]:
+    """Delete all but the newest ``keep`` epoch checkpoints (``keep <= 0``: delete none).
+
+    ``checkpoint_best.pyth`` and other files are never touched. Returns the deleted paths.
+    """
+    if keep <= 0:
+        return []
+    old = list_checkpoints(output_dir)[:-keep]
+    for path in old:
+        g_pathmgr.rm(path)
+    return old
 
 
 def save_checkpoint(path: str, state: Dict[str, Any]) -> None:
@@ -186,11 +211,13 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg) -> Dict[str, Any]:
+def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
+                          best_top1: Optional[float] = None) -> Dict[str, Any]:
     """The dict :func:`save_checkpoint` should write after ``epoch`` finished epochs.
 
     ``model`` may be DDP-wrapped (its ``.module`` is saved); ``scaler`` may be ``None``
-    or disabled (saved as ``None``); ``cfg`` is a CfgNode (dumped to YAML) or a string.
+    or disabled (saved as ``None``); ``cfg`` is a CfgNode (dumped to YAML) or a string;
+    ``ema`` a ``torch.optim.swa_utils.AveragedModel`` or ``None``.
     """
     scaler_state = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
     return {
@@ -200,13 +227,18 @@ def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg) -> Dict[str
         "epoch": int(epoch),
         "cfg": cfg if isinstance(cfg, str) else cfg.dump(),
         "rng": capture_rng_state(),
+        "ema": ema.state_dict() if ema is not None else None,
+        "best_top1": best_top1,
     }
 
 
 def restore_checkpoint_state(
-    state: Dict[str, Any], model, optimizer=None, scaler=None, restore_rng: bool = True
+    state: Dict[str, Any], model, optimizer=None, scaler=None, restore_rng: bool = True, ema=None
 ) -> int:
-    """Load a checkpoint dict into ``model`` (strict), ``optimizer``, ``scaler`` and the RNGs.
+    """Load a checkpoint dict into ``model`` (strict), ``optimizer``, ``scaler``, ``ema`` and the RNGs.
+
+    An ``ema`` given for a checkpoint without EMA state starts from the restored weights
+    (a warning says so).
 
     Returns:
         The number of finished epochs (``state["epoch"]``), i.e. the epoch to start at.
@@ -225,6 +257,12 @@ def restore_checkpoint_state(
         optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
+    if ema is not None:
+        if state.get("ema"):
+            ema.load_state_dict(state["ema"])
+        else:
+            logger.warning("checkpoint has no EMA weights; the EMA starts from the restored model")
+            ema.module.load_state_dict(_unwrap(model).state_dict())
     if restore_rng and state.get("rng"):
         restore_rng_state(state["rng"])
     return int(state["epoch"])

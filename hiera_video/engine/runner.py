@@ -25,10 +25,12 @@ from iopath.common.file_io import g_pathmgr
 
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
+    best_checkpoint_path,
     checkpoint_path,
     last_checkpoint,
     load_checkpoint,
     make_checkpoint_state,
+    prune_checkpoints,
     restore_checkpoint_state,
     save_checkpoint,
 )
@@ -121,21 +123,28 @@ def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
     return val
 
 
-def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
-    """Train for ``SOLVER.MAX_EPOCH`` epochs, resuming from ``OUTPUT_DIR`` if ``TRAIN.AUTO_RESUME``."""
+def train(cfg: CfgNode, task, device: torch.device):
+    """Train for ``SOLVER.MAX_EPOCH`` epochs, resuming from ``OUTPUT_DIR`` if ``TRAIN.AUTO_RESUME``.
+
+    Returns:
+        ``(model, ema)``: the trained model and its ``AveragedModel`` EMA (None unless ``MODEL.EMA.ENABLE``).
+    """
     model = task.build_model().to(device)
     optimizer = build_optimizer(model, cfg)
     use_scaler = device.type == "cuda" and cfg.TRAIN.MIXED_PRECISION and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
-    start_epoch = 0
+    start_epoch, best_top1 = 0, None
     resume = last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
-    if resume:
-        start_epoch = restore_checkpoint_state(load_checkpoint(resume), model, optimizer, scaler)
-        logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
-    elif cfg.TRAIN.CHECKPOINT_FILE_PATH:
+    if not resume and cfg.TRAIN.CHECKPOINT_FILE_PATH:
         load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
         logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
+    ema = build_ema(model, cfg)
+    if resume:
+        state = load_checkpoint(resume)
+        start_epoch = restore_checkpoint_state(state, model, optimizer, scaler, ema=ema)
+        best_top1 = state.get("best_top1")
+        logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
 
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model %s: %.2fM parameters, input %s", cfg.MODEL.ARCH, n_params / 1e6, getattr(model, "input_size", "?"))
@@ -148,13 +157,37 @@ def train(cfg: CfgNode, task, device: torch.device) -> nn.Module:
     val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
     bad_seen: Dict[str, str] = {}
     writer = _tensorboard_writer(cfg)
+    run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_top1)
     try:
-        _train_epochs(cfg, task, model, train_model, optimizer, scaler, dataset, val_cfg, val_set, start_epoch,
-                      device, bad_seen, writer)
+        _train_epochs(cfg, task, run, dataset, val_cfg, val_set, start_epoch, device, bad_seen)
     finally:
         if writer is not None:
             writer.close()
-    return model
+    return model, ema
+
+
+def build_ema(model: nn.Module, cfg: CfgNode):
+    """``AveragedModel`` with decay ``MODEL.EMA.DECAY`` over parameters and buffers, or None.
+
+    Raises:
+        ValueError: ``MODEL.EMA.DECAY`` outside [0, 1).
+    """
+    if not cfg.MODEL.EMA.ENABLE:
+        return None
+    decay = float(cfg.MODEL.EMA.DECAY)
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"MODEL.EMA.DECAY must be in [0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+class _TrainState:
+    """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, EMA, writer, best top-1."""
+
+    def __init__(self, model, train_model, optimizer, scaler, ema, writer, best_top1):
+        self.model, self.train_model, self.optimizer, self.scaler = model, train_model, optimizer, scaler
+        self.ema, self.writer, self.best_top1 = ema, writer, best_top1
 
 
 def _tensorboard_writer(cfg: CfgNode):
@@ -166,15 +199,34 @@ def _tensorboard_writer(cfg: CfgNode):
     return SummaryWriter(log_dir=os.path.join(cfg.OUTPUT_DIR, "tensorboard"))
 
 
-def _train_epochs(cfg, task, model, train_model, optimizer, scaler, dataset, val_cfg, val_set, start_epoch,
-                  device, bad_seen, writer) -> None:
+def _validate(cfg, task, run: _TrainState, val_cfg, val_set, device, epoch: int) -> Optional[float]:
+    """Single-view validation of the raw weights (and the EMA's); returns the raw top-1."""
+    top1 = None
+    for split, net in (("val", run.model), ("val_ema", run.ema.module if run.ema is not None else None)):
+        if net is None:
+            continue
+        report = run_multiview_test(val_cfg, net, task, val_set, device, out_dir=None, desc=split)
+        append_stats(cfg, {"split": split, "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
+                           "num_videos": report["num_videos"], "failed": len(report["failed"])})
+        logger.info("epoch %d %s (1 view): top-1 %s%%", epoch + 1, split, report["top1"])
+        if run.writer is not None and report["top1"] is not None:
+            run.writer.add_scalar(f"{split}/top1", report["top1"], epoch + 1)
+            run.writer.add_scalar(f"{split}/top5", report["top5"], epoch + 1)
+        if split == "val":
+            top1 = report["top1"]
+    return top1
+
+
+def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_epoch, device, bad_seen) -> None:
     """Epochs ``start_epoch .. SOLVER.MAX_EPOCH - 1``: train, record stats / bad videos / scalars,
-    checkpoint every ``TRAIN.CHECKPOINT_PERIOD`` and validate every ``TRAIN.EVAL_PERIOD`` epochs."""
+    validate every ``TRAIN.EVAL_PERIOD`` epochs and checkpoint every ``TRAIN.CHECKPOINT_PERIOD``
+    (keeping the newest ``TRAIN.CHECKPOINT_KEEP`` and the best)."""
+    model, optimizer, scaler, writer = run.model, run.optimizer, run.scaler, run.writer
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
         loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        stats, bad = train_epoch(cfg, train_model, task, loader, optimizer, scaler, epoch, device, writer)
+        stats, bad = train_epoch(cfg, run.train_model, task, loader, optimizer, scaler, epoch, device, writer, run.ema)
         for part in du.all_gather_objects(bad):
             bad_seen.update({p: e for p, e in part})
         stats["num_bad_videos_total"] = len(bad_seen)
@@ -193,20 +245,27 @@ def _train_epochs(cfg, task, model, train_model, optimizer, scaler, dataset, val
         check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
 
         last = epoch + 1 == cfg.SOLVER.MAX_EPOCH
-        if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last:
-            if du.is_main_process():
-                path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
-                save_checkpoint(path, make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg))
-                logger.info("wrote %s", path)
-            du.barrier()
+        improved = False
         if val_set is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last):
-            report = run_multiview_test(val_cfg, model, task, val_set, device, out_dir=None, desc="val")
-            append_stats(cfg, {"split": "val", "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
-                               "num_videos": report["num_videos"], "failed": len(report["failed"])})
-            logger.info("epoch %d val (1 view): top-1 %s%%", epoch + 1, report["top1"])
-            if writer is not None and report["top1"] is not None:
-                writer.add_scalar("val/top1", report["top1"], epoch + 1)
-                writer.add_scalar("val/top5", report["top5"], epoch + 1)
+            top1 = _validate(cfg, task, run, val_cfg, val_set, device, epoch)
+            improved = top1 is not None and (run.best_top1 is None or top1 > run.best_top1)
+            if improved:
+                run.best_top1 = top1
+        periodic = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last
+        if periodic or improved:
+            if du.is_main_process():
+                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_top1)
+                if periodic:
+                    path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
+                    save_checkpoint(path, state)
+                    logger.info("wrote %s", path)
+                if improved:
+                    save_checkpoint(best_checkpoint_path(cfg.OUTPUT_DIR), state)
+                    logger.info("best validation top-1 so far (%.2f%%): wrote %s", run.best_top1,
+                                best_checkpoint_path(cfg.OUTPUT_DIR))
+                for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
+                    logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
+            du.barrier()
 
 
 def read_class_names(cfg: CfgNode) -> Optional[list]:
@@ -224,8 +283,12 @@ def read_class_names(cfg: CfgNode) -> Optional[list]:
     return [names[i] for i in range(cfg.MODEL.NUM_CLASSES)]
 
 
-def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None) -> Dict:
-    """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint."""
+def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None, ema=None) -> Dict:
+    """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint.
+
+    With ``ema`` (the run's ``AveragedModel``) its weights are tested the same way into
+    ``OUTPUT_DIR/test_ema/``; the returned report then also has ``ema_top1`` and ``ema_report_path``.
+    """
     source = None
     if cfg.TEST.CHECKPOINT_FILE_PATH:
         model = task.build_model().to(device)
@@ -252,6 +315,12 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
         report["top1"], report["top5"], report["num_videos"], report["num_views"], len(report["failed"]),
         report["report_path"],
     )
+    if ema is not None:  # the EMA weights of this run, tested the same way into test_ema/
+        ema_dir = os.path.join(cfg.OUTPUT_DIR, "test_ema")
+        ema_report = run_multiview_test(cfg, ema.module, task, dataset, device, out_dir=ema_dir,
+                                        extra={**extra, "weights": "ema"}, class_names=read_class_names(cfg))
+        report["ema_top1"], report["ema_report_path"] = ema_report["top1"], os.path.join(ema_dir, "report.json")
+        logger.info("test (EMA weights): top-1 %s%%; report: %s", ema_report["top1"], report["ema_report_path"])
     return report
 
 
@@ -280,8 +349,8 @@ def run(cfg: CfgNode) -> Dict:
         du.barrier()
         seed_everything(cfg.RNG_SEED + du.get_rank())
         task = build_task(cfg)
-        model = train(cfg, task, device) if cfg.TRAIN.ENABLE else None
-        report = test(cfg, task, device, model) if cfg.TEST.ENABLE else None
+        model, ema = train(cfg, task, device) if cfg.TRAIN.ENABLE else (None, None)
+        report = test(cfg, task, device, model, ema) if cfg.TEST.ENABLE else None
         return {"model": model, "test_report": report}
     finally:
         du.cleanup()

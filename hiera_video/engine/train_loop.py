@@ -42,6 +42,7 @@ def train_epoch(
     epoch: int,
     device: torch.device,
     writer=None,
+    ema=None,
 ) -> Tuple[Dict[str, float], List[Tuple[str, str]]]:
     """Train ``model`` for one pass over ``loader``.
 
@@ -56,6 +57,8 @@ def train_epoch(
         writer: a ``torch.utils.tensorboard.SummaryWriter`` (main process) or None; gets
             ``train/loss``, ``train/lr`` and ``train/grad_norm`` every ``LOG_PERIOD`` steps at global
             step ``epoch * len(loader) + it``.
+        ema: a ``torch.optim.swa_utils.AveragedModel`` of the (unwrapped) model, updated after
+            every optimizer step, or None.
 
     Returns:
         ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent, lr, mean gradient
@@ -113,6 +116,8 @@ def train_epoch(
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update_parameters(model.module if hasattr(model, "module") else model)
             if math.isfinite(grad_norm):
                 norm_sum, num_steps = norm_sum + grad_norm, num_steps + 1
 
