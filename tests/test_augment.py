@@ -235,3 +235,34 @@ def test_num_sample_decodes_once_and_collate_flattens(tiny_cfg, make_video, tmp_
     cfg.AUG.NUM_SAMPLE = 0
     with pytest.raises(ValueError, match="NUM_SAMPLE"):
         Kinetics(cfg, "train")
+
+
+def test_temporal_crops_and_unlabelled_lists(tiny_cfg, make_video, tmp_path, read_frame_ids, monkeypatch):
+    """DATA.TRAIN_CROP_NUM_TEMPORAL K: K random windows from one decode, each augmented NUM_SAMPLE times;
+    require_labels=False reads lists of bare paths (label -1)."""
+    from hiera_video.data import kinetics as K
+    from hiera_video.data.lists import ListFormatError
+
+    make_video(tmp_path / "v0.avi", num_frames=120)
+    (tmp_path / "train.csv").write_text("v0.avi\n")
+    cfg = tiny_cfg
+    cfg.DATA.PATH_TO_DATA_DIR = cfg.DATA.PATH_PREFIX = str(tmp_path)
+    cfg.DATA.MEAN, cfg.DATA.STD = [0.0] * 3, [1.0] * 3
+    cfg.DATA.TRAIN_JITTER_SCALES_RELATIVE = [1.0, 1.0]
+    cfg.DATA.TRAIN_JITTER_ASPECT_RELATIVE = [4 / 3, 4 / 3]
+    cfg.DATA.TRAIN_CROP_NUM_TEMPORAL, cfg.AUG.NUM_SAMPLE = 4, 2
+    with pytest.raises(ListFormatError, match="missing label"):
+        Kinetics(cfg, "train")
+    calls = []
+    real = K.decode_clips
+    monkeypatch.setattr(K, "decode_clips", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    ds = Kinetics(cfg, "train", require_labels=False)
+    torch.manual_seed(0)
+    item = ds[0]
+    assert item["label"] == -1 and item["clip"].shape == (8, 3, 4, 32, 32) and len(calls) == 1
+    ids = [read_frame_ids(c.permute(1, 2, 3, 0) * 255.0) for c in item["clip"]]
+    assert all(ids[2 * k] == ids[2 * k + 1] for k in range(4))  # N samples of one window share its frames
+    assert len({tuple(i) for i in ids}) > 1  # the windows are drawn independently
+    cfg.DATA.TRAIN_CROP_NUM_TEMPORAL = 0
+    with pytest.raises(ValueError, match="TRAIN_CROP_NUM_TEMPORAL"):
+        Kinetics(cfg, "train", require_labels=False)

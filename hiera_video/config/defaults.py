@@ -115,6 +115,9 @@ _C.DATA.MAKE_SYNTHETIC = False
 _C.DATA.SYNTHETIC_VIDEOS_PER_CLASS = [40, 8, 16]
 # Times a failing training sample is replaced by another before giving up on the batch.
 _C.DATA.MAX_RETRIES = 10
+# Random temporal clips taken from each decoded training video (MAE-ST's repeated sampling); each is
+# augmented AUG.NUM_SAMPLE times, so an item holds TRAIN_CROP_NUM_TEMPORAL x NUM_SAMPLE clips.
+_C.DATA.TRAIN_CROP_NUM_TEMPORAL = 1
 
 # ---------------------------------------------------------------------------- augmentation
 # Train-time augmentation beyond crop and flip (PySlowFast's AUG.* keys, torchvision v2 ops).

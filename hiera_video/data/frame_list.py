@@ -87,9 +87,11 @@ class _Video:
         self.frames: dict[int, str] = {}
 
 
-def _parse_labels(text: str) -> list[int] | str:
-    """Class ids of a ``labels`` field, or why it is unusable."""
+def _parse_labels(text: str, require: bool = True) -> list[int] | str:
+    """Class ids of a ``labels`` field (``[-1]`` for an empty one when not ``require``), or why it is unusable."""
     body = text.replace('"', "").strip()
+    if not body and not require:
+        return [-1]
     if not body:
         return "missing label (a class id >= 0 is needed for every video in every split)"
     out = []
@@ -112,14 +114,15 @@ def _int_field(name: str, text: str) -> int | str:
     return value if value >= 0 else f"{name} {value} is negative"
 
 
-def _add_row(videos: dict[str, _Video], owner: dict[int, str], line: str, lineno: int, prefix: str) -> str | None:
+def _add_row(videos: dict[str, _Video], owner: dict[int, str], line: str, lineno: int, prefix: str,
+             require_labels: bool = True) -> str | None:
     """Add one frame row to ``videos``; returns why the row is malformed, or ``None``."""
     fields = line.split()
     if len(fields) != 5:
         return f"expected 5 space-separated fields ({_HEADER}), got {len(fields)}"
     vid, index_text, frame_text, path, label_text = fields
     index, frame_id = _int_field("video_id", index_text), _int_field("frame_id", frame_text)
-    labels = _parse_labels(label_text)
+    labels = _parse_labels(label_text, require_labels)
     for parsed in (index, frame_id, labels):
         if isinstance(parsed, str):
             return parsed
@@ -139,12 +142,14 @@ def _add_row(videos: dict[str, _Video], owner: dict[int, str], line: str, lineno
     return None
 
 
-def read_frame_list(list_path: str, path_prefix: str = "") -> list[FrameRecord]:
+def read_frame_list(list_path: str, path_prefix: str = "", require_labels: bool = True) -> list[FrameRecord]:
     """Read a PySlowFast frame list into one record per video (see the module docstring).
 
     Args:
         list_path: the frame list (any iopath path).
         path_prefix: joined to every relative frame path (``DATA.PATH_PREFIX``).
+        require_labels: when False an empty ``labels`` field is accepted as label ``-1``
+            (unlabelled lists for MAE pretraining).
 
     Returns:
         :class:`FrameRecord` per video, in order of each video's first row; ``frames`` ordered by
@@ -169,7 +174,7 @@ def read_frame_list(list_path: str, path_prefix: str = "") -> list[FrameRecord]:
             if not line.strip():
                 continue
             if header:
-                why = _add_row(videos, owner, line, lineno, path_prefix)
+                why = _add_row(videos, owner, line, lineno, path_prefix, require_labels)
             else:
                 header = tuple(line.split()) in HEADERS
                 why = None if header else f"expected the header '{_HEADER}'"

@@ -19,7 +19,8 @@ Items (one dataset index = one video):
   — a random temporal window and :func:`~hiera_video.data.transforms.train_transform`
   (``T = DATA.NUM_FRAMES``, ``H = W = DATA.TRAIN_CROP_SIZE``). With ``AUG.NUM_SAMPLE = N > 1``
   (repeated augmentation) the window is decoded once and transformed ``N`` times
-  independently: ``"clip"`` is ``(N, C, T, H, W)`` and :func:`collate_train` flattens it. A video that fails is
+  independently: ``"clip"`` is ``(N, C, T, H, W)`` and :func:`collate_train` flattens it
+  (``DATA.TRAIN_CROP_NUM_TEMPORAL = K > 1`` takes ``K`` random windows, ``K * N`` clips). A video that fails is
   logged (warning, with path and reason), appended to ``"bad"`` as ``(record path, error)`` and replaced by a
   random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
   naming the failed paths. ``"index"`` is the index actually returned (the replacement
@@ -78,6 +79,8 @@ class Kinetics(torch.utils.data.Dataset):
     Args:
         cfg: the run's config (fvcore ``CfgNode``).
         split: "train", "val" or "test".
+        require_labels: False accepts list lines without a label (label ``-1``), for tasks that
+            need none (MAE pretraining).
 
     Attributes:
         records: the list's :class:`~hiera_video.data.lists.VideoRecord` objects, or
@@ -94,7 +97,7 @@ class Kinetics(torch.utils.data.Dataset):
     # Whether DATA.RANDOM_FLIP may flip clips; datasets with left/right classes set False.
     horizontal_flip = True
 
-    def __init__(self, cfg, split: str):
+    def __init__(self, cfg, split: str, require_labels: bool = True):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         d, t = cfg.DATA, cfg.TEST
@@ -116,9 +119,10 @@ class Kinetics(torch.utils.data.Dataset):
         self.list_path = os.path.join(d.PATH_TO_DATA_DIR, f"{stem}.csv")
         self.input_format, self.frame_fps = d.INPUT_FORMAT, float(d.FRAME_FPS)
         if self.input_format == "frames":
-            self.records: list[VideoRecord] | list[FrameRecord] = read_frame_list(self.list_path, d.PATH_PREFIX)
+            self.records: list[VideoRecord] | list[FrameRecord] = read_frame_list(
+                self.list_path, d.PATH_PREFIX, require_labels)
         else:
-            self.records = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR)
+            self.records = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR, require_labels)
         if not self.records:
             raise ValueError(f"no videos in {self.list_path}")
         self.backend = d.DECODING_BACKEND
@@ -128,6 +132,9 @@ class Kinetics(torch.utils.data.Dataset):
         self.num_samples = int(cfg.AUG.NUM_SAMPLE)
         if self.num_samples < 1:
             raise ValueError(f"AUG.NUM_SAMPLE must be >= 1, got {self.num_samples}")
+        self.num_temporal_crops = int(d.TRAIN_CROP_NUM_TEMPORAL)
+        if self.num_temporal_crops < 1:
+            raise ValueError(f"DATA.TRAIN_CROP_NUM_TEMPORAL must be >= 1, got {self.num_temporal_crops}")
         flip = bool(d.RANDOM_FLIP) and self.horizontal_flip
         if d.LABEL_AWARE_FLIP and type(self)._train_frames is Kinetics._train_frames:
             logger.warning("DATA.LABEL_AWARE_FLIP is for datasets with left/right classes (TRAIN.DATASET ssv2); "
@@ -171,21 +178,23 @@ class Kinetics(torch.utils.data.Dataset):
         return frames, label
 
     def _load_clip(self, record: VideoRecord | FrameRecord) -> tuple[torch.Tensor, int]:
-        """``(clip, label)``: float ``(C, T, H, W)`` for train (random; ``(N, C, T, H, W)`` with
-        ``AUG.NUM_SAMPLE = N > 1``) or val (centre, 1 x 1 view)."""
+        """``(clip, label)``: val: float ``(C, T, H, W)`` (centre, 1 x 1 view); train: ``K =
+        DATA.TRAIN_CROP_NUM_TEMPORAL`` random temporal clips decoded in one pass, each transformed
+        ``N = AUG.NUM_SAMPLE`` times: ``(C, T, H, W)`` when ``K * N == 1``, else ``(K * N, C, T, H, W)``
+        (clip-major: the N samples of temporal clip 0 first)."""
         d = self.cfg.DATA
-        clip_idx = -1 if self.split == "train" else 0
+        train = self.split == "train"
+        clip_idx, num = (-1, self.num_temporal_crops) if train else (0, 1)
 
         def indices_fn(n, fps):
-            return [self._clip_frame_indices(n, fps, clip_idx, 1)]
+            return [self._clip_frame_indices(n, fps, clip_idx, 1) for _ in range(num)]
 
-        frames = self._decode(record, indices_fn).clips[0]  # uint8 (T, H, W, C)
-        if self.split != "train":
-            return test_views(frames, d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0], record.label
-        frames, label = self._train_frames(frames, record.label)
-        if self.num_samples == 1:
-            return self._train_tf(frames), label
-        return torch.stack([self._train_tf(frames) for _ in range(self.num_samples)]), label
+        clips = self._decode(record, indices_fn).clips  # num x uint8 (T, H, W, C)
+        if not train:
+            return test_views(clips[0], d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0], record.label
+        frames, label = self._train_frames(torch.cat(clips), record.label)  # one label decision per item
+        out = [self._train_tf(c) for c in frames.split(self.num_frames) for _ in range(self.num_samples)]
+        return (out[0] if len(out) == 1 else torch.stack(out)), label
 
     def _clip_item(self, index: int) -> dict[str, Any]:
         bad: list[tuple[str, str]] = []

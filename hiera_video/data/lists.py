@@ -72,12 +72,14 @@ def join_prefix(prefix: str, path: str) -> str:
     return os.path.join(prefix, path)
 
 
-def parse_list_line(line: str, separator: str = "") -> tuple[str, int] | str:
+def parse_list_line(line: str, separator: str = "", require_label: bool = True) -> tuple[str, int] | str:
     """Split one non-blank line into ``(path, label)``.
 
     Args:
         line: the line without its newline.
         separator: the field separator, or ``""`` for a comma or any whitespace.
+        require_label: when False a line holding only a path is accepted with label ``-1``
+            (unlabelled lists for MAE pretraining).
 
     Returns:
         ``(path, label)`` on success, otherwise a string saying why the line is
@@ -88,6 +90,8 @@ def parse_list_line(line: str, separator: str = "") -> tuple[str, int] | str:
         fields = [f.strip() for f in text.split(separator)]
     else:
         fields = [f for f in _DEFAULT_SPLIT.split(text) if f != ""]
+    if not require_label and len(fields) == 1 and fields[0]:
+        return fields[0], -1
     if len(fields) < 2 or fields[0] == "":
         return "missing label (expected 'path label')"
     if len(fields) > 2:
@@ -104,7 +108,7 @@ def parse_list_line(line: str, separator: str = "") -> tuple[str, int] | str:
     return path, label
 
 
-def iter_list_lines(list_path: str, separator: str = ""):
+def iter_list_lines(list_path: str, separator: str = "", require_label: bool = True):
     """Yield ``(lineno, line, parsed)`` for every non-blank line of a list (1-based ``lineno``).
 
     ``parsed`` is ``(path, label)`` for a well-formed line, else the reason it is malformed
@@ -119,11 +123,13 @@ def iter_list_lines(list_path: str, separator: str = ""):
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n")
             if line.strip():
-                yield lineno, line, parse_list_line(line, separator)
+                yield lineno, line, parse_list_line(line, separator, require_label)
 
 
-def read_video_list(list_path: str, path_prefix: str = "", separator: str = "") -> list[VideoRecord]:
-    """Read a Kinetics-format list file (``path label`` per line).
+def read_video_list(list_path: str, path_prefix: str = "", separator: str = "",
+                    require_labels: bool = True) -> list[VideoRecord]:
+    """Read a Kinetics-format list file (``path label`` per line; ``path`` alone, label ``-1``, when
+    ``require_labels`` is False).
 
     Args:
         list_path: the list file (any iopath path).
@@ -140,7 +146,7 @@ def read_video_list(list_path: str, path_prefix: str = "", separator: str = "") 
             or has more than two fields; the message is ``"{file}:{lineno}: {why}: {line!r}"``.
     """
     records: list[VideoRecord] = []
-    for lineno, line, parsed in iter_list_lines(list_path, separator):
+    for lineno, line, parsed in iter_list_lines(list_path, separator, require_labels):
         if isinstance(parsed, str):
             raise ListFormatError(list_path, lineno, parsed, line)
         path, label = parsed

@@ -200,10 +200,10 @@ class SSv2(Kinetics):
 
     horizontal_flip = False  # left/right classes: DATA.RANDOM_FLIP is ignored
 
-    def __init__(self, cfg, split: str):
-        super().__init__(cfg, split)
+    def __init__(self, cfg, split: str, require_labels: bool = True):
+        super().__init__(cfg, split, require_labels)
         self.flip_map: dict[int, int | None] | None = None
-        if split == "train" and cfg.DATA.LABEL_AWARE_FLIP:
+        if split == "train" and cfg.DATA.LABEL_AWARE_FLIP and require_labels:
             self.flip_map = flip_label_map(load_classes(cfg.DATA.PATH_TO_DATA_DIR))
             unknown = sorted({r.label for r in self.records} - set(self.flip_map))
             if unknown:

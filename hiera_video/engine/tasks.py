@@ -29,8 +29,9 @@ DATASETS: Dict[str, Callable[[CfgNode, str], torch.utils.data.Dataset]] = {
 }
 
 
-def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
-    """The dataset called ``name`` for ``split`` ("train", "val" or "test").
+def build_dataset(name: str, cfg: CfgNode, split: str, **kwargs) -> torch.utils.data.Dataset:
+    """The dataset called ``name`` for ``split`` ("train", "val" or "test"); ``kwargs`` go to its
+    constructor (e.g. ``require_labels=False``).
 
     Raises:
         ValueError: ``name`` is not a registered dataset.
@@ -38,7 +39,7 @@ def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Datas
     key = name.lower()
     if key not in DATASETS:
         raise ValueError(f"unknown dataset '{name}'; known: {sorted(DATASETS)}")
-    return DATASETS[key](cfg, split)
+    return DATASETS[key](cfg, split, **kwargs)
 
 
 class ClassificationTask:
