@@ -233,11 +233,11 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
         append_stats(cfg, {"split": "train", **stats})
         if writer is not None:
             for key in ("top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples"):
-                writer.add_scalar(f"train_epoch/{key}", stats[key], epoch + 1)
-        logger.info(
-            "epoch %d/%d: loss %.4f, top-1 %.2f%%, %.3g clips/s, %d bad samples replaced",
-            epoch + 1, cfg.SOLVER.MAX_EPOCH, stats["loss"], stats["top1"], stats["clips_per_s"], stats["num_bad_samples"],
-        )
+                if key in stats:
+                    writer.add_scalar(f"train_epoch/{key}", stats[key], epoch + 1)
+        acc = f", top-1 {stats['top1']:.2f}%" if "top1" in stats else ""
+        logger.info("epoch %d/%d: loss %.4f%s, %.3g clips/s, %d bad samples replaced", epoch + 1, cfg.SOLVER.MAX_EPOCH,
+                    stats["loss"], acc, stats["clips_per_s"], stats["num_bad_samples"])
         if bad_seen and du.is_main_process():
             pd.DataFrame(sorted(bad_seen.items()), columns=["path", "error"]).to_csv(
                 os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False

@@ -61,7 +61,8 @@ def train_epoch(
             every optimizer step, or None.
 
     Returns:
-        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent, lr, mean gradient
+        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent when the task's counts
+        have ``top1_correct`` / ``top5_correct``, lr, mean gradient
         L2 norm before clipping, clips/s, number of replaced bad samples) summed over
         processes, and the list of ``(path, error)`` of videos that failed to decode on this
         process.
@@ -78,6 +79,7 @@ def train_epoch(
     use_amp = bool(cfg.TRAIN.MIXED_PRECISION)
     sums = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
     norm_sum, num_steps = 0.0, 0
+    has_acc = False
     bad: List[Tuple[str, str]] = []
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
@@ -122,12 +124,16 @@ def train_epoch(
                 norm_sum, num_steps = norm_sum + grad_norm, num_steps + 1
 
         n = counts["count"]
+        has_acc = "top1_correct" in counts
         sums += torch.tensor(
-            [loss.item() * n, float(counts["top1_correct"]), float(counts["top5_correct"]), n],
+            [loss.item() * n, float(counts.get("top1_correct", 0)), float(counts.get("top5_correct", 0)), n],
             dtype=torch.float64,
         )
         if it % max(cfg.LOG_PERIOD, 1) == 0 or it == num_iters - 1:
-            bar.set_postfix(loss=f"{sums[0] / sums[3]:.4f}", top1=f"{100 * sums[1] / sums[3]:.1f}", lr=f"{lr:.2e}")
+            postfix = {"loss": f"{sums[0] / sums[3]:.4f}", "lr": f"{lr:.2e}"}
+            if has_acc:
+                postfix["top1"] = f"{100 * sums[1] / sums[3]:.1f}"
+            bar.set_postfix(**postfix)
             if writer is not None:
                 step = epoch * num_iters + it
                 writer.add_scalar("train/loss", loss.item(), step)
@@ -142,12 +148,12 @@ def train_epoch(
     stats = {
         "epoch": epoch + 1,
         "loss": sums[0].item() / n,
-        "top1": 100.0 * sums[1].item() / n,
-        "top5": 100.0 * sums[2].item() / n,
         "lr": lr,
         "grad_norm": norm_sum / max(num_steps, 1),
         "clips_per_s": sums[3].item() / max(elapsed, 1e-9),
         "time_s": elapsed,
         "num_bad_samples": len(bad),
     }
+    if num_iters and has_acc:  # tasks that report accuracy counts (classification)
+        stats["top1"], stats["top5"] = 100.0 * sums[1].item() / n, 100.0 * sums[2].item() / n
     return stats, bad
