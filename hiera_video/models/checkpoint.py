@@ -5,13 +5,15 @@
 * container formats: official ``{"model_state": sd}`` (``dl.fbaipublicfiles.com/hiera/*.pth``), our training
   checkpoints ``{"model": sd, "epoch": ...}``, ``{"state_dict": sd}``, or a plain ``sd``;
 * key prefixes ``module.`` (DDP) and ``_orig_mod.`` (``torch.compile``) are stripped;
-* MAE-only keys (``decoder*``, ``mask_token``, ``encoder_norm*``, ``multi_scale_fusion_heads*``) are dropped;
-  for such an MAE checkpoint the model's ``norm.*`` / ``head.*`` (absent from MAE encoders) stay freshly
-  initialised and are reported as reset;
+* MAE-only keys (``decoder*``, ``mask_token``, ``encoder_norm*``, ``multi_scale_fusion_heads*``) are dropped
+  when the model has none (a classifier); for such an MAE checkpoint the model's ``norm.*`` / ``head.*`` (absent
+  from MAE encoders) stay freshly initialised and are reported as reset. An MAE model
+  (``mae.MaskedAutoencoderHiera``) takes them all, strictly;
 * a head of another size than the model's is dropped (the model keeps its fresh head, reported as reset);
 * position embeddings of another grid are resampled: ``pos_embed_spatial [1, h*w, C]`` bicubic in 2-D,
   ``pos_embed_temporal [1, t, C]`` linear in 1-D (both ``align_corners=False``), a joint ``pos_embed``
-  bicubic (2-D) or trilinear (3-D, same T);
+  bicubic (2-D) or trilinear (3-D, same T), an MAE ``decoder_pos_embed`` over the prediction grid likewise (3-D:
+  the checkpoint's T read from its ``pos_embed_temporal`` when present);
 * anything else that is missing, unexpected or of the wrong shape raises ``CheckpointMismatchError``.
 """
 
@@ -112,16 +114,20 @@ def _square_side(count: int, key: str) -> int:
     return side
 
 
-def _source_grid(key: str, old: torch.Tensor, model: nn.Module) -> List[int]:
-    """Guess the checkpoint's grid for a position embedding (square spatial grids, as all official ones)."""
-    grid = list(getattr(model, "tokens_spatial_shape"))
+def _source_grid(key: str, old: torch.Tensor, model: nn.Module, token_frames: int) -> List[int]:
+    """Guess the checkpoint's grid for a position embedding (square spatial grids, as all official ones).
+
+    ``token_frames``: the checkpoint's number of token frames (3-D joint embeddings only)."""
+    grid = _target_grid(key, model)
     count = old.shape[1]
     if key == "pos_embed_temporal":
         return [count]
     if key == "pos_embed_spatial" or len(grid) == 2:
         side = _square_side(count, key)
         return [side, side]
-    frames = grid[0]  # joint 3-D embedding: assume the same number of token frames
+    frames = token_frames
+    if key == "decoder_pos_embed":  # prediction grid: the token grid after q_pool temporal strides
+        frames //= model.q_stride[0] ** model.q_pool
     if count % frames:
         raise CheckpointMismatchError(f"{key}: {count} positions are not a multiple of T={frames}")
     side = _square_side(count // frames, key)
@@ -129,6 +135,8 @@ def _source_grid(key: str, old: torch.Tensor, model: nn.Module) -> List[int]:
 
 
 def _target_grid(key: str, model: nn.Module) -> List[int]:
+    if key == "decoder_pos_embed":
+        return list(getattr(model, "tokens_spatial_shape_final"))
     grid = list(getattr(model, "tokens_spatial_shape"))
     if key == "pos_embed_temporal":
         return grid[:1]
@@ -138,10 +146,12 @@ def _target_grid(key: str, model: nn.Module) -> List[int]:
 
 
 def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
-    """Load ``source`` into ``model`` (a ``Hiera``), adapting head, position embeddings and MAE keys.
+    """Load ``source`` into ``model`` (a ``Hiera`` or ``MaskedAutoencoderHiera``), adapting head, position
+    embeddings and MAE keys.
 
     Args:
         model: the model to fill; its parameters not in the checkpoint are only allowed for a reset head.
+            An MAE model needs every key of an MAE checkpoint (official ``mae_hiera_*.pth`` or our own).
         source: path, URL or loaded checkpoint (see ``read_state_dict``).
 
     Returns:
@@ -155,7 +165,7 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
     expected = model.state_dict()
     report: Dict[str, List[str]] = {"reset": [], "interpolated": [], "dropped": []}
 
-    mae_keys = sorted(k for k in state if k.startswith(MAE_ONLY_PREFIXES))
+    mae_keys = sorted(k for k in state if k.startswith(MAE_ONLY_PREFIXES) and k not in expected)
     for key in mae_keys:
         del state[key]
     if mae_keys:
@@ -182,13 +192,16 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
             report["reset"] += fresh
             logger.warning("load_pretrained: MAE checkpoint has no %s; keeping fresh init", fresh)
 
-    for key in ("pos_embed", "pos_embed_spatial", "pos_embed_temporal"):
+    grid = list(getattr(model, "tokens_spatial_shape"))
+    # the checkpoint's token frames (3-D), read before pos_embed_temporal is resampled; else assume the model's
+    token_frames = state["pos_embed_temporal"].shape[1] if "pos_embed_temporal" in state else grid[0]
+    for key in ("pos_embed", "pos_embed_spatial", "pos_embed_temporal", "decoder_pos_embed"):
         if key not in state or key not in expected or state[key].shape == expected[key].shape:
             continue
         old, new = state[key], expected[key]
         if old.ndim != 3 or old.shape[0] != 1 or old.shape[2] != new.shape[2]:
             raise CheckpointMismatchError(f"{key}: checkpoint {list(old.shape)} vs model {list(new.shape)}")
-        state[key] = interpolate_pos_embed(old, _source_grid(key, old, model), _target_grid(key, model))
+        state[key] = interpolate_pos_embed(old, _source_grid(key, old, model, token_frames), _target_grid(key, model))
         report["interpolated"].append(key)
         logger.info("load_pretrained: interpolated %s %s -> %s", key, list(old.shape), list(new.shape))
 

@@ -6,6 +6,9 @@ Video models (``hiera_*_16x224``) follow the official video template (``hiera.hi
 position embeddings, q_pool 3, mask-unit attention in stages 1-2, 400 classes (Kinetics-400).
 Image models (``hiera_*_224``) follow the official 2-D template: input ``(224, 224)``, q_stride ``(2, 2)``,
 mask unit ``(8, 8)``, patch Conv2d kernel 7 stride 4 padding 3, one joint position embedding, 1000 classes.
+MAE models (``mae_hiera_*_16x224``, ``mae_hiera_*_224``; ``mae.MaskedAutoencoderHiera``) use the same templates
+with ``q_pool=2`` (official ``hiera_mae`` factories), decoder 8 blocks x 512 dims x 16 heads and a default mask
+ratio of 0.9 (video) / 0.6 (images).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .checkpoint import Source, load_pretrained, read_state_dict
 from .hiera import Hiera
+from .mae import MaskedAutoencoderHiera
 
 _BASE_URL = "https://dl.fbaipublicfiles.com/hiera"
 
@@ -28,7 +32,8 @@ OFFICIAL_CHECKPOINTS: Dict[str, str] = {
         for s in ("tiny", "small", "base", "base_plus", "large", "huge")
     },
 }
-#: model name -> official MAE-pretrained (not fine-tuned) checkpoint; load with ``load_pretrained``.
+#: classifier name -> official MAE-pretrained (not fine-tuned) checkpoint: loads strictly into the MAE model
+#: ``mae_<name>`` (``create_model("mae_<name>", checkpoint="official")``) and, decoder dropped, into ``<name>``.
 OFFICIAL_MAE_CHECKPOINTS: Dict[str, str] = {
     name: url.replace("/hiera_", "/mae_hiera_") for name, url in OFFICIAL_CHECKPOINTS.items()
 }
@@ -58,17 +63,38 @@ IMAGE_TEMPLATE: Dict[str, Any] = dict(
     num_classes=1000,
 )
 
+_MAE_DECODER: Dict[str, Any] = dict(q_pool=2, decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16)
+MAE_VIDEO_TEMPLATE: Dict[str, Any] = {**VIDEO_TEMPLATE, **_MAE_DECODER, "mask_ratio": 0.9}
+MAE_IMAGE_TEMPLATE: Dict[str, Any] = {**IMAGE_TEMPLATE, **_MAE_DECODER, "mask_ratio": 0.6}
+
 _MODELS: Dict[str, Callable[..., Hiera]] = {}
 _ARCHS: Dict[str, Dict[str, Any]] = {}
-_HIERA_ARGS = frozenset(inspect.signature(Hiera.__init__).parameters) - {"self"}
+_CLASSES: Dict[str, type] = {}
 
 
-def register(template: Dict[str, Any], embed_dim: int, num_heads: int, stages: Tuple[int, ...]):
-    """Decorator registering a factory under its function name with its full ``Hiera`` configuration."""
+def _init_args(cls: type) -> frozenset:
+    """Keyword arguments ``cls.__init__`` accepts, following ``**kwargs`` up to ``Hiera``."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters.values()
+            names |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if klass is Hiera:
+            break
+    return frozenset(names - {"self"})
+
+
+_ARGS = {cls: _init_args(cls) for cls in (Hiera, MaskedAutoencoderHiera)}
+
+
+def register(template: Dict[str, Any], embed_dim: int, num_heads: int, stages: Tuple[int, ...],
+             cls: type = Hiera):
+    """Decorator registering a factory under its function name with its full ``cls`` configuration."""
 
     def wrap(fn: Callable[..., Hiera]) -> Callable[..., Hiera]:
         _ARCHS[fn.__name__] = {**template, "embed_dim": embed_dim, "num_heads": num_heads, "stages": stages}
         _MODELS[fn.__name__] = fn
+        _CLASSES[fn.__name__] = cls
         return fn
 
     return wrap
@@ -82,22 +108,25 @@ def _check_name(name: str) -> None:
 
 
 def model_config(name: str, **overrides: Any) -> Dict[str, Any]:
-    """Full ``Hiera.__init__`` keyword arguments of model ``name`` with ``overrides`` applied.
+    """Full constructor keyword arguments of model ``name`` with ``overrides`` applied.
 
     ``Hiera(**model_config(name))`` (ours) and ``hiera.Hiera(**model_config(name))`` (official) build the
-    same architecture. Raises ``ValueError`` for an unknown name, ``TypeError`` for an unknown override.
+    same architecture; for ``mae_*`` names ``MaskedAutoencoderHiera`` and the official
+    ``hiera.hiera_mae.MaskedAutoencoderHiera`` do, once ``mae.EXTRA_ARGS`` (ours only) are left out.
+    Raises ``ValueError`` for an unknown name, ``TypeError`` for an unknown override.
     """
     _check_name(name)
-    unknown = sorted(set(overrides) - _HIERA_ARGS)
+    valid = _ARGS[_CLASSES[name]]
+    unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise TypeError(f"unknown Hiera argument(s) {unknown}; valid: {sorted(_HIERA_ARGS)}")
+        raise TypeError(f"unknown {_CLASSES[name].__name__} argument(s) {unknown}; valid: {sorted(valid)}")
     config = {**_ARCHS[name], **overrides}
     config["input_size"] = tuple(int(v) for v in config["input_size"])
     return config
 
 
 def _build(name: str, overrides: Dict[str, Any]) -> Hiera:
-    return Hiera(**model_config(name, **overrides))
+    return _CLASSES[name](**model_config(name, **overrides))
 
 
 # ----------------------------------------------------------------------------------------------- video
@@ -200,6 +229,93 @@ def hiera_huge_224(**overrides) -> Hiera:
     return _build("hiera_huge_224", overrides)
 
 
+# ------------------------------------------------------------------------------------------------- MAE
+# Same encoder layouts with q_pool 2, decoder 8 x 512 x 16 heads (MAE_*_TEMPLATE). Official MAE checkpoints
+# (weights under "model_state") load strictly; the encoder part also loads into the hiera_* classifiers.
+
+
+@register(MAE_VIDEO_TEMPLATE, 96, 1, (1, 2, 7, 2), cls=MaskedAutoencoderHiera)
+def mae_hiera_tiny_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-T MAE (video, mask ratio 0.9; 96, 1, (1, 2, 7, 2)). No official MAE checkpoint exists."""
+    return _build("mae_hiera_tiny_16x224", overrides)
+
+
+@register(MAE_VIDEO_TEMPLATE, 96, 1, (1, 2, 11, 2), cls=MaskedAutoencoderHiera)
+def mae_hiera_small_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-S MAE (video, mask ratio 0.9; 96, 1, (1, 2, 11, 2)). No official MAE checkpoint exists."""
+    return _build("mae_hiera_small_16x224", overrides)
+
+
+@register(MAE_VIDEO_TEMPLATE, 96, 1, (2, 3, 16, 3), cls=MaskedAutoencoderHiera)
+def mae_hiera_base_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-B MAE (video, mask ratio 0.9; 96, 1, (2, 3, 16, 3)). Official K400 MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_base_16x224.pth"""
+    return _build("mae_hiera_base_16x224", overrides)
+
+
+@register(MAE_VIDEO_TEMPLATE, 112, 2, (2, 3, 16, 3), cls=MaskedAutoencoderHiera)
+def mae_hiera_base_plus_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-B+ MAE (video, mask ratio 0.9; 112, 2, (2, 3, 16, 3)). Official K400 MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_base_plus_16x224.pth"""
+    return _build("mae_hiera_base_plus_16x224", overrides)
+
+
+@register(MAE_VIDEO_TEMPLATE, 144, 2, (2, 6, 36, 4), cls=MaskedAutoencoderHiera)
+def mae_hiera_large_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-L MAE (video, mask ratio 0.9; 144, 2, (2, 6, 36, 4)). Official K400 MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_large_16x224.pth"""
+    return _build("mae_hiera_large_16x224", overrides)
+
+
+@register(MAE_VIDEO_TEMPLATE, 256, 4, (2, 6, 36, 4), cls=MaskedAutoencoderHiera)
+def mae_hiera_huge_16x224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-H MAE (video, mask ratio 0.9; 256, 4, (2, 6, 36, 4)). Official K400 MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_huge_16x224.pth"""
+    return _build("mae_hiera_huge_16x224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 96, 1, (1, 2, 7, 2), cls=MaskedAutoencoderHiera)
+def mae_hiera_tiny_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-T MAE (image, mask ratio 0.6; 96, 1, (1, 2, 7, 2)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_tiny_224.pth"""
+    return _build("mae_hiera_tiny_224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 96, 1, (1, 2, 11, 2), cls=MaskedAutoencoderHiera)
+def mae_hiera_small_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-S MAE (image, mask ratio 0.6; 96, 1, (1, 2, 11, 2)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_small_224.pth"""
+    return _build("mae_hiera_small_224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 96, 1, (2, 3, 16, 3), cls=MaskedAutoencoderHiera)
+def mae_hiera_base_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-B MAE (image, mask ratio 0.6; 96, 1, (2, 3, 16, 3)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_base_224.pth"""
+    return _build("mae_hiera_base_224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 112, 2, (2, 3, 16, 3), cls=MaskedAutoencoderHiera)
+def mae_hiera_base_plus_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-B+ MAE (image, mask ratio 0.6; 112, 2, (2, 3, 16, 3)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_base_plus_224.pth"""
+    return _build("mae_hiera_base_plus_224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 144, 2, (2, 6, 36, 4), cls=MaskedAutoencoderHiera)
+def mae_hiera_large_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-L MAE (image, mask ratio 0.6; 144, 2, (2, 6, 36, 4)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_large_224.pth"""
+    return _build("mae_hiera_large_224", overrides)
+
+
+@register(MAE_IMAGE_TEMPLATE, 256, 4, (2, 6, 36, 4), cls=MaskedAutoencoderHiera)
+def mae_hiera_huge_224(**overrides) -> MaskedAutoencoderHiera:
+    """Hiera-H MAE (image, mask ratio 0.6; 256, 4, (2, 6, 36, 4)). Official IN-1K MAE checkpoint:
+    https://dl.fbaipublicfiles.com/hiera/mae_hiera_huge_224.pth"""
+    return _build("mae_hiera_huge_224", overrides)
+
+
 # ------------------------------------------------------------------------------------------------- API
 
 
@@ -218,14 +334,15 @@ def create_model(
     """Build a registered model, optionally loading weights.
 
     Args:
-        name: a name from ``list_models()``.
+        name: a name from ``list_models()`` (``list_models("mae_*")``: the MAE models).
         num_classes: head size; ``None`` keeps the factory default (400 video / 1000 image) or, when a
             checkpoint with a head is given, the checkpoint's head size. A different size than the
-            checkpoint's resets the head (see ``load_pretrained``).
+            checkpoint's resets the head (see ``load_pretrained``). Unused by MAE models (no head).
         checkpoint: local path, http(s) URL, an in-memory state dict, or ``"official"`` for
-            ``OFFICIAL_CHECKPOINTS[name]``.
+            ``OFFICIAL_CHECKPOINTS[name]`` (for ``mae_<name>``: ``OFFICIAL_MAE_CHECKPOINTS[<name>]``).
         **overrides: any ``Hiera.__init__`` argument, e.g. ``input_size=(8, 128, 128)``,
-            ``drop_path_rate=0.1``, ``head_dropout=0.5``.
+            ``drop_path_rate=0.1``, ``head_dropout=0.5``; for MAE models also ``decoder_depth``,
+            ``decoder_embed_dim``, ``decoder_num_heads``, ``norm_pix_loss``, ``mask_ratio``.
 
     Raises:
         ValueError: unknown name (close matches listed), bad ``input_size``, or ``"official"`` for a
@@ -237,9 +354,10 @@ def create_model(
     state_dict = None
     if checkpoint is not None:
         if isinstance(checkpoint, str) and checkpoint == "official":
-            if name not in OFFICIAL_CHECKPOINTS:
-                raise ValueError(f"{name} has no official checkpoint; known: {sorted(OFFICIAL_CHECKPOINTS)}")
-            checkpoint = OFFICIAL_CHECKPOINTS[name]
+            official = {**OFFICIAL_CHECKPOINTS, **{f"mae_{k}": v for k, v in OFFICIAL_MAE_CHECKPOINTS.items()}}
+            if name not in official:
+                raise ValueError(f"{name} has no official checkpoint; known: {sorted(official)}")
+            checkpoint = official[name]
         state_dict = read_state_dict(checkpoint)
         head = state_dict.get("head.projection.weight")
         if num_classes is None and head is not None:
