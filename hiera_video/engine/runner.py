@@ -243,6 +243,9 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
                 os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False
             )
         check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
+        on_epoch_end = getattr(task, "on_epoch_end", None)  # task-specific outputs (e.g. MAE reconstructions)
+        if on_epoch_end is not None and du.is_main_process():
+            on_epoch_end(run.model, epoch, writer)
 
         last = epoch + 1 == cfg.SOLVER.MAX_EPOCH
         improved = False

@@ -2,9 +2,11 @@
 
 The train and test loops only talk to a task; they never branch on a model or
 dataset name. A task builds its model and datasets from the config, turns a
-training batch into a loss (plus numbers to log), and turns a stack of test
-views into per-view scores for multi-view ensembling. Later tasks (MAE
-pretraining, AVA detection) register here under their own ``cfg.TASK`` name.
+training batch into a loss (plus numbers to log: ``count`` and, for tasks with
+labels, ``top1_correct`` / ``top5_correct``), and turns a stack of test views into
+per-view scores for multi-view ensembling. Optionally it has
+``on_epoch_end(model, epoch, writer)``, called on the main process after every
+training epoch. Tasks register in ``TASKS`` under their ``cfg.TASK`` name.
 """
 
 from __future__ import annotations
