@@ -161,6 +161,10 @@ _C.DATA_LOADER.PIN_MEMORY = True
 _C.MODEL = CfgNode()
 # A name known to hiera_video.models.create_model, e.g. "hiera_large_16x224".
 _C.MODEL.ARCH = "hiera_base_16x224"
+# Activation checkpointing of every Hiera block in training (less memory, one more forward pass).
+_C.MODEL.ACT_CHECKPOINT = False
+# torch.compile the model for training and testing (first steps are slow while it compiles).
+_C.MODEL.COMPILE = False
 _C.MODEL.NUM_CLASSES = 400
 # Stochastic depth rate, linearly increasing over blocks.
 _C.MODEL.DROP_PATH_RATE = 0.0

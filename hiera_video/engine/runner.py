@@ -146,14 +146,21 @@ def train(cfg: CfgNode, task, device: torch.device):
         best_top1 = state.get("best_top1")
         logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
 
+    if hasattr(model, "act_checkpoint"):
+        model.act_checkpoint = bool(cfg.MODEL.ACT_CHECKPOINT)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model %s: %.2fM parameters, input %s", cfg.MODEL.ARCH, n_params / 1e6, getattr(model, "input_size", "?"))
     train_model: nn.Module = model
     if du.get_world_size() > 1:
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.MODEL.COMPILE:  # checkpoints keep saving `model`, so their keys stay the official ones
+        train_model = torch.compile(train_model)
 
     dataset = task.train_dataset()
-    val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 else None
+    has_test = getattr(task, "has_test", True)  # a task without labels (MAE pretraining) is never validated
+    if cfg.TRAIN.EVAL_PERIOD > 0 and not has_test:
+        logger.info("TASK %s has no validation: TRAIN.EVAL_PERIOD %d ignored", cfg.TASK, cfg.TRAIN.EVAL_PERIOD)
+    val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 and has_test else None
     val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
     bad_seen: Dict[str, str] = {}
     writer = _tensorboard_writer(cfg)
@@ -232,7 +239,7 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
         stats["num_bad_videos_total"] = len(bad_seen)
         append_stats(cfg, {"split": "train", **stats})
         if writer is not None:
-            for key in ("top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples"):
+            for key in ("loss", "top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples"):
                 if key in stats:
                     writer.add_scalar(f"train_epoch/{key}", stats[key], epoch + 1)
         acc = f", top-1 {stats['top1']:.2f}%" if "top1" in stats else ""

@@ -20,6 +20,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from .layout import Reroll, Unroll, check_geometry, pool_tokens
 
@@ -201,6 +202,10 @@ class Hiera(nn.Module):
 
     ``forward`` returns logits ``(B, num_classes)`` in train and eval mode (the official model returns
     softmax probabilities in eval mode).
+
+    Attribute ``act_checkpoint`` (default False; ``MODEL.ACT_CHECKPOINT``): in training, run every block
+    under ``torch.utils.checkpoint`` (non-reentrant), keeping only block inputs and recomputing the rest
+    in backward: less activation memory for one more forward of the blocks; results are unchanged.
     """
 
     def __init__(
@@ -236,6 +241,7 @@ class Hiera(nn.Module):
         self.mask_spatial_shape = [n // m for n, m in zip(self.tokens_spatial_shape, mask_unit_size)]
         self.stage_ends = [sum(stages[: i + 1]) - 1 for i in range(len(stages))]
         self.sep_pos_embed = sep_pos_embed
+        self.act_checkpoint = False
 
         self.patch_embed = PatchEmbed(in_chans, embed_dim, patch_kernel, patch_stride, patch_padding)
         grid = self.tokens_spatial_shape
@@ -365,8 +371,10 @@ class Hiera(nn.Module):
             x = x.view(batch, self.mu_size, -1, channels)[keep].view(batch, -1, channels)
         intermediates: List[torch.Tensor] = []
         ends = set(self.stage_ends)
+        checkpointing = self.act_checkpoint and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            # activation checkpointing: keep only block inputs, recompute the block in backward
+            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if checkpointing else block(x)
             if return_intermediates and i in ends:
                 intermediates.append(self.reroll(x, i, mask=mask))
         return x, intermediates
