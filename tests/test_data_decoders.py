@@ -198,6 +198,193 @@ def test_fps_is_the_real_stream_rate(make_video):
             assert open_video(path, backend).fps == pytest.approx(fps, rel=1e-3)
 
 
+# ---------------------------------------------------------------------------- PyAV fast paths
+# With scene cuts off, x264 puts B-frames (b-pyramid: some are references, some not) between
+# id-pattern frames; otherwise every frame is a scene cut and there are none.
+X264_B = {"bf": "3", "x264-params": "scenecut=0"}
+
+
+def _h264(make_video, container, num_frames=200, **kw):
+    if "libx264" not in av.codecs_available:
+        pytest.skip("no libx264 encoder")
+    path = make_video(num_frames=num_frames, fps=25, codec="libx264", container=container,
+                      gop_size=kw.pop("gop_size", 16), options=X264_B, **kw)
+    with av.open(path) as c:
+        pts = [p.pts for p in c.demux(video=0) if p.pts is not None]
+    assert pts != sorted(pts)  # B-frames: decode order is not display order
+    return path
+
+
+def _write_offset_h264(path, frames, first_pts, fps=25):
+    """Frame t at pts ``first_pts + t`` (time base 1/fps): the stream's start_time is not 0."""
+    from fractions import Fraction
+
+    with av.open(path, "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt, s.time_base = 64, 48, "yuv420p", Fraction(1, fps)
+        s.codec_context.gop_size, s.codec_context.thread_count, s.options = 16, 1, dict(X264_B)
+        for t, a in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p", threads=1)
+            f.pts = first_pts + t
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def _plain(path, idx):
+    """The same frames through the plain seek pass (no skipping or draining)."""
+    r = open_video(path, "pyav")
+    r._fast_ok = False
+    return r.get_frames(idx), r.frames_decoded
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize("threads", [1, 4])  # 4: frame threading, skip_frame set per packet sent
+def test_pyav_fast_seek_skips_nonref_frames_exactly(make_video, read_frame_ids, container, threads):
+    path = _h264(make_video, container)
+    rng = np.random.default_rng(0)
+    sets = [[100, 104, 108, 112], [17, 18, 19], [199], [150, 199], sorted(rng.integers(1, 200, 7).tolist())]
+    sets += [S.train_clip_indices(200, 16, 2, 25, 30, np.random.default_rng(s)) for s in range(4)]
+    _, truth = _decode_in_order(path, range(200))
+    for idx in sets:
+        r = open_video(path, "pyav", threads)
+        assert r._container.streams.video[0].codec_context.thread_count == threads  # num_threads honoured
+        frames = r.get_frames(idx)
+        assert torch.equal(frames, torch.from_numpy(np.stack([truth[i] for i in idx]))), idx
+        assert read_frame_ids(frames) == idx
+        assert r._fast_ok and r._seek_ok, idx  # the fast pass found nothing inconsistent
+        plain, plain_decoded = _plain(path, idx)
+        assert torch.equal(frames, plain)
+        if idx[0] == 100:  # 96 (keyframe) .. 112: unwanted non-reference B-frames were not decoded
+            assert r.frames_decoded < plain_decoded
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_pyav_first_pts_from_a_container_whose_start_time_is_not_0(tmp_path, id_frames, read_frame_ids, monkeypatch,
+                                                                    container):
+    if "libx264" not in av.codecs_available:
+        pytest.skip("no libx264 encoder")
+    path = _write_offset_h264(str(tmp_path / f"offset.{container}"), id_frames(100), first_pts=37)
+    with av.open(path) as c:
+        start = c.streams.video[0].start_time
+    assert start and start > 0
+    monkeypatch.setattr(D.PX, "decode_first_frame", lambda *a: pytest.fail("frame 0 decoded on open"))
+    for idx in ([0, 5], [60, 64, 68], [99], [3, 98]):
+        r = open_video(path, "pyav")
+        assert r._index.first_pts == start and r._fast_ok
+        assert read_frame_ids(r.get_frames(idx)) == idx
+    r = open_video(path, "pyav")
+    assert r.count_frames() == 100  # a pass from the start on the probe's container, head replayed
+
+
+def test_pyav_first_frame_decoded_when_the_container_does_not_settle_its_pts(make_video, tmp_path, read_frame_ids):
+    src = _h264(make_video, "mkv", num_frames=120)
+    path = str(tmp_path / "starts_without_keyframe.mkv")
+    with av.open(src) as i, av.open(path, "w") as o:  # drop the first 5 packets: a P-frame comes first
+        out = o.add_stream_from_template(i.streams.video[0])
+        for k, p in enumerate(i.demux(video=0)):
+            if k >= 5 and p.size:
+                p.stream = out
+                o.mux(p)
+    n, truth = _decode_in_order(path, range(120))
+    first_id = read_frame_ids(torch.from_numpy(truth[0][None]))[0]
+    assert first_id > 0  # the decoder starts at the next keyframe: frame 0 is not the first packet
+    r = open_video(path, "pyav")
+    assert not r._fast_ok  # first pts from decoding frame 0, so no skipping or draining either
+    for idx in ([0], [1, 2, 40], [n - 1], [30, 31, 77]):
+        frames = open_video(path, "pyav").get_frames(idx)
+        assert torch.equal(frames, torch.from_numpy(np.stack([truth[i] for i in idx])))
+        assert read_frame_ids(frames) == [first_id + i for i in idx]
+
+
+class _P:  # a packet as container_first_pts sees it
+    def __init__(self, pts, key=False, size=10, discard=False, corrupt=False):
+        self.pts, self.is_keyframe, self.size, self.is_discard, self.is_corrupt = pts, key, size, discard, corrupt
+
+
+@pytest.mark.parametrize("packets, start, fmt, expected", [
+    ([_P(512, True), _P(1536), _P(1024)], 512, "mov,mp4,m4a,3gp,3g2,mj2", 512),
+    ([_P(40, True), _P(80), _P(None, size=0)], 40, "matroska,webm", 40),  # a short stream: flush packet last
+    ([_P(512, True), _P(1536)], None, "mov,mp4,m4a,3gp,3g2,mj2", None),  # no start_time
+    ([_P(512, True), _P(1536)], 0, "mov,mp4,m4a,3gp,3g2,mj2", None),  # start_time is not the first pts
+    ([_P(512), _P(1024, True)], 512, "matroska,webm", None),  # first packet not a keyframe
+    ([_P(1024, True), _P(512)], 512, "matroska,webm", None),  # a frame displayed before the first
+    ([_P(512, True, discard=True), _P(1024)], 512, "mov,mp4,m4a,3gp,3g2,mj2", None),  # edit list drops it
+    ([_P(512, True, corrupt=True)], 512, "mov,mp4,m4a,3gp,3g2,mj2", None),
+    ([_P(512, True), _P(None)], 512, "matroska,webm", None),  # a packet without pts
+    ([_P(0, True), _P(1)], 0, "avi", None),  # AVI: packet times are not presentation times
+])
+def test_container_first_pts_rules(packets, start, fmt, expected):
+    from types import SimpleNamespace
+
+    from hiera_video.data import pyav_index as PX
+
+    container, stream = SimpleNamespace(format=SimpleNamespace(name=fmt)), SimpleNamespace(start_time=start)
+    assert PX.container_first_pts(container, stream, PX.Head(packets)) == expected
+    assert PX.container_first_pts(container, stream, PX.Head(packets, error=True)) is None
+
+
+@pytest.mark.parametrize("fault", ["early_drain", "lost_wanted_frame", "out_of_order"])
+def test_pyav_inconsistent_fast_pass_falls_back_to_the_plain_one(make_video, read_frame_ids, monkeypatch, fault):
+    from hiera_video.data.pyav_index import FastSeek
+
+    path = _h264(make_video, "mp4")
+    real = FastSeek.frames
+
+    def faulty(self, container, stream):
+        if fault == "early_drain":  # stops sending packets before frame hi's
+            self.hi -= 8
+            yield from real(self, container, stream)
+            self.hi += 8
+            return
+        frames = [f for f in real(self, container, stream) if fault == "out_of_order" or self.index(f.pts) != 104]
+        if fault == "out_of_order":
+            frames[2], frames[3] = frames[3], frames[2]
+        yield from frames
+
+    monkeypatch.setattr(FastSeek, "frames", faulty)
+    r = open_video(path, "pyav")
+    assert read_frame_ids(r.get_frames([100, 104, 108, 112])) == [100, 104, 108, 112]
+    assert not r._fast_ok and r._seek_ok  # the plain seek pass served it
+
+
+def test_pyav_fast_pass_at_a_truncated_end(make_video, truncate_file, read_frame_ids):
+    cut = truncate_file(_h264(make_video, "mkv"), 0.6)
+    n, truth = _decode_in_order(cut, range(200))
+    r = open_video(cut, "pyav")
+    assert r.num_frames == 200 and 0 < n < 200  # the estimate from the duration over-claims
+    frames = r.get_frames([n - 3, n - 1, 150, 199])  # past the real end: clamped to its last frame
+    assert r.decoded_num_frames == n
+    assert torch.equal(frames, torch.from_numpy(np.stack([truth[i] for i in (n - 3, n - 1, n - 1, n - 1)])))
+    out = decode_clips(cut, lambda k, fps: [S.test_clip_indices(k, 2, 3, 8, 2, fps, 25)], "pyav")
+    assert out.num_frames == n and read_frame_ids(out.clips[0]) == out.indices[0] and out.indices[0][-1] >= n - 2
+
+
+def test_decode_clips_opens_the_container_once(make_video, make_vfr_video, monkeypatch):
+    opens = []
+    real_open = D.av.open
+    monkeypatch.setattr(D.av, "open", lambda *a, **k: opens.append(a[0]) or real_open(*a, **k))
+    cases = [(_h264(make_video, "mp4"), [[100, 104], [120, 124]]),  # seek pass on the probe's container
+             (make_video(num_frames=60, codec="mpeg4", container="avi"), [[30, 40]]),  # frame 0 decoded on open
+             (_h264(make_video, "mkv"), [[0, 10, 20]]),  # from the start: the head packets are replayed
+             (make_vfr_video(VFR_MS[:40]), [[5, 30]])]  # variable frame rate: counted from the start
+    for path, clips in cases:
+        opens.clear()
+        decode_clips(path, lambda n, fps, clips=clips: clips, "pyav")
+        assert opens == [path], path
+
+
+def test_decode_clips_clip_equal_to_the_decoded_set(make_video, read_frame_ids):
+    path = make_video(num_frames=40, codec="mpeg4", container="avi")
+    out = decode_clips(path, lambda n, fps: [[2, 6, 10], [2, 6, 10], [10, 6, 2], [2, 2, 6]], "pyav")
+    assert [read_frame_ids(c) for c in out.clips] == [[2, 6, 10], [2, 6, 10], [10, 6, 2], [2, 2, 6]]
+    out.clips[0][0] = 0  # the decoded tensor itself, not copied; no other clip shares its memory
+    assert read_frame_ids(out.clips[1]) == read_frame_ids(out.clips[2])[::-1] == [2, 6, 10]
+    assert read_frame_ids(out.clips[3]) == [2, 2, 6]
+
+
 # ---------------------------------------------------------------------------- failures
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_missing_file(tmp_path, backend):
