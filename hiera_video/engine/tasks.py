@@ -21,6 +21,7 @@ from fvcore.common.config import CfgNode
 from hiera_video.data import Kinetics
 from hiera_video.data.mixup import build_mixup
 from hiera_video.data.ssv2 import SSv2
+from hiera_video.engine.mae_task import MAETask
 from hiera_video.evaluation.meters import topk_correct
 from hiera_video.models import create_model
 
@@ -120,7 +121,7 @@ class ClassificationTask:
         return model(views).float()
 
 
-TASKS = {ClassificationTask.name: ClassificationTask}
+TASKS = {ClassificationTask.name: ClassificationTask, MAETask.name: MAETask}
 
 
 def build_task(cfg: CfgNode):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from typing import Any, Dict, List, Mapping, Union
 
 import torch
@@ -170,7 +171,7 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
         del state[key]
     if mae_keys:
         report["dropped"] += mae_keys
-        logger.info("load_pretrained: dropped %d MAE-only keys: %s", len(mae_keys), mae_keys)
+        logger.info("load_pretrained: dropped %d MAE-only keys: %s", len(mae_keys), compact_keys(mae_keys))
 
     head_key = _HEAD_KEYS[0]
     if head_key in state and head_key in expected and state[head_key].shape != expected[head_key].shape:
@@ -218,4 +219,43 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
                  if keys]
         raise CheckpointMismatchError("checkpoint does not match the model: " + "; ".join(parts))
     model.load_state_dict(state, strict=False)
+    where = "a state dict" if isinstance(source, Mapping) else os.fspath(source)
+    logger.info(
+        "load_pretrained: %s into %s: used %d checkpoint keys %s; dropped %d %s; initialised %d model keys fresh "
+        "%s; interpolated %s", where, type(model).__name__, len(state), compact_keys(state), len(report["dropped"]),
+        compact_keys(report["dropped"]), len(report["reset"]), compact_keys(report["reset"]),
+        compact_keys(report["interpolated"]),
+    )
     return report
+
+
+_INDEXED = re.compile(r"^(.*?)\.(\d+)\.(.+)$")
+
+
+def compact_keys(keys) -> str:
+    """State-dict keys as one exact, short string: keys that differ only in their first numeric component are
+    merged with that component written as index ranges, e.g. ``blocks.[0-11].attn.qkv.weight`` or
+    ``decoder_blocks.[0,2-3].norm1.bias``; ``[]`` when empty. Every key is listed (no elision)."""
+    groups: Dict[tuple, List[int]] = {}
+    order: List[tuple] = []
+    for key in sorted(keys):
+        m = _INDEXED.match(key)
+        group, index = ((m.group(1), m.group(3)), int(m.group(2))) if m else ((key, None), None)
+        if group not in groups:
+            groups[group] = []
+            order.append(group)
+        if index is not None:
+            groups[group].append(index)
+    parts = []
+    for prefix, suffix in order:
+        if suffix is None:
+            parts.append(prefix)
+            continue
+        idx, runs, start = sorted(set(groups[(prefix, suffix)])), [], None
+        for i, v in enumerate(idx):
+            start = v if start is None else start
+            if i + 1 == len(idx) or idx[i + 1] != v + 1:
+                runs.append(str(v) if start == v else f"{start}-{v}")
+                start = None
+        parts.append(f"{prefix}.[{','.join(runs)}].{suffix}")
+    return "[" + ", ".join(parts) + "]"

@@ -153,6 +153,14 @@ class MaskedAutoencoderHiera(Hiera):
         # [C_out, C_in, *kernel] viewed as [C_out, C_in * prod(kernel)]
         nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
 
+    def no_weight_decay(self) -> set:
+        """Parameter names to exclude from weight decay: the encoder's position embeddings (``Hiera``'s set),
+        ``decoder_pos_embed`` and ``mask_token``. Biases and norm weights (1-D) are excluded by the optimiser
+        (``SOLVER.ZERO_WD_1D_PARAM``). Note: MAE-ST's pretraining (``util/misc.py add_weight_decay`` without a
+        skip list) decays these 3-D tensors; we follow the usual ViT / MAE fine-tuning rule of no decay on
+        embeddings and tokens."""
+        return super().no_weight_decay() | {"decoder_pos_embed", "mask_token"}
+
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         raise TypeError("an MAE model has no classification head; build 'hiera_*' from this checkpoint instead")
 
