@@ -9,22 +9,22 @@ optimizer each, and measured in one process:
   ``batch * heads * Nq * Nk * (d_qk + d_v)``. A training step is taken as **3 x forward** (backward = 2 x:
   input and weight gradients; AdamW is O(params)); with activation checkpointing it would be 4 x.
 * **Time per step** (``zero_grad`` + forward + loss + backward + ``optimizer.step``): median of ``--steps``
-  steps after ``--warmup`` untimed ones; supervised and MAE steps alternate so that machine load hits both
-  alike. The forward / backward / optimizer split of the median step is printed too.
+  steps after ``--warmup`` untimed ones, alternating supervised and MAE steps; wall time (split forward /
+  backward / optimizer) and the CPU time of the process. On a shared CPU use ``--threads 1`` (see docs).
 * **Activation memory**: bytes of the distinct storages autograd saves for backward in one training forward
   (``torch.autograd.graph.saved_tensors_hooks``; parameters excluded; deterministic), with
   ``model.act_checkpoint`` False and True.
-* **Peak step memory**: on CUDA ``max_memory_allocated`` during one step minus the allocation before it; on
-  the CPU the peak resident set size (``/proc/self/statm`` sampled every 2 ms in a thread) minus the RSS before
-  the step, after ``malloc_trim(0)`` returned freed heap pages (so it is live-memory growth: activations,
-  gradients, temporaries). Measured in separate untimed steps, with and without activation checkpointing.
+* **Peak step memory** (separate untimed steps, with and without checkpointing): CUDA ``max_memory_allocated``
+  minus the allocation before the step; CPU: peak RSS (``/proc/self/statm`` every 2 ms) minus the RSS before it,
+  after ``malloc_trim(0)`` (activations, gradients, temporaries; an upper bound where glibc keeps freed heap).
 
 ``MAE / sup`` rows give the FLOP ratio, the time ratio and ``time ratio / FLOP ratio`` (the check: within
-25%, i.e. in [0.75, 1.25]). ``--profile`` adds one torch.profiler step per model: the ops by self time.
+25%, i.e. in [0.75, 1.25]). ``--profile`` adds one torch.profiler step per model (ops by self time) and the
+G/s of the MAE encoder and decoder + loss, timed apart.
 
 Examples::
 
-    python benchmarks/train_step.py --models base,large --batch 1 --steps 3 --warmup 1 --json train_step.json
+    python benchmarks/train_step.py --models base,large --batch 1 --steps 5 --threads 1 --profile --json ts.json
     python benchmarks/train_step.py --device cuda --dtype bfloat16 --models base,large --batch 8 --steps 20
     python benchmarks/train_step.py --quick          # narrowed tiny models at 8x64x64: a smoke test (seconds)
 """
