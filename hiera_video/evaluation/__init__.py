@@ -1,7 +1,16 @@
-"""Evaluation: top-k meters, multi-view ensembling (mean softmax), the test report."""
+"""Evaluation: top-k meters, multi-view ensembling (mean softmax), the test report, MAE reconstruction pictures."""
 
 from .meters import AccuracyMeter, AverageMeter, topk_accuracy, topk_correct
 from .multiview import MultiViewEnsembler, ensemble_probs
+from .reconstruction import (
+    draw_reconstruction_grid,
+    mae_reconstruction,
+    patchify,
+    reconstruction_panels,
+    token_visibility,
+    unnormalize_patches,
+    unpatchify,
+)
 from .report import clips_for_k, write_test_report
 
 __all__ = [
@@ -13,4 +22,11 @@ __all__ = [
     "ensemble_probs",
     "write_test_report",
     "clips_for_k",
+    "patchify",
+    "unpatchify",
+    "token_visibility",
+    "unnormalize_patches",
+    "reconstruction_panels",
+    "mae_reconstruction",
+    "draw_reconstruction_grid",
 ]
