@@ -281,3 +281,13 @@ def test_reconstruction_picture_from_a_model(lite, tmp_path):
                                      row_labels=["a", "b"])
     assert image.dtype.name == "uint8" and image.shape[2] == 3
     assert (tmp_path / "vis" / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_classification_task_rejects_an_mae_arch():
+    from hiera_video.config import get_cfg
+    from hiera_video.engine.tasks import ClassificationTask
+
+    cfg = get_cfg()
+    cfg.MODEL.ARCH = "mae_hiera_tiny_16x224"
+    with pytest.raises(ValueError, match="use TASK mae, or a classifier such as hiera_tiny_16x224"):
+        ClassificationTask(cfg).build_model()

@@ -65,10 +65,13 @@ class ClassificationTask:
         """Hiera sized to the data: input ``(DATA.NUM_FRAMES, TRAIN_CROP_SIZE, TRAIN_CROP_SIZE)``.
 
         Raises:
-            ValueError: train and test crop sizes differ (Hiera's position
+            ValueError: an ``mae_*`` arch, or train and test crop sizes differ (Hiera's position
                 embeddings fix the spatial input size), or the size is invalid.
         """
         cfg = self.cfg
+        if cfg.MODEL.ARCH.startswith("mae_"):
+            raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} is an MAE pretraining model: use TASK mae, or a "
+                             f"classifier such as {cfg.MODEL.ARCH[len('mae_'):]} for TASK {self.name}")
         if cfg.DATA.TEST_CROP_SIZE != cfg.DATA.TRAIN_CROP_SIZE:
             raise ValueError(
                 f"DATA.TEST_CROP_SIZE ({cfg.DATA.TEST_CROP_SIZE}) must equal DATA.TRAIN_CROP_SIZE "
