@@ -164,3 +164,18 @@ def tiny_cfg():
     cfg.TEST.NUM_SPATIAL_CROPS = 3
     cfg.DATA_LOADER.NUM_WORKERS = 0
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _reset_package_logger():
+    """Undo ``runner.setup_logging`` (own handlers, no propagation) after a test that ran a job, so later
+    tests' ``caplog`` sees the package's records again."""
+    import logging
+
+    yield
+    log = logging.getLogger("hiera_video")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    log.propagate = True
+    log.setLevel(logging.NOTSET)
