@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import randomise_
 from hiera_video.config import get_cfg
 from hiera_video.models import (
     CheckpointMismatchError,
@@ -33,21 +34,6 @@ SMALL = dict(input_size=(8, 64, 64), decoder_depth=2)  # 4 x 2 x 2 = 16 mask uni
 # Behaviour tests: the video template at 8x64x64 with a narrow encoder (widths 16 / 32 / 64 / 128) and decoder.
 LITE_ENCODER = dict(input_size=(8, 64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1))
 LITE = dict(LITE_ENCODER, decoder_depth=1, decoder_embed_dim=32, decoder_num_heads=2)
-
-
-def randomise_(model: torch.nn.Module, seed: int = 0) -> None:
-    """Every parameter drawn at random, scaled so activations stay O(1) through encoder and decoder."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "pos_embed" in name or name == "mask_token":
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-            elif name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif p.ndim == 1:  # LayerNorm weight
-                p.copy_(1.0 + torch.randn(p.shape, generator=gen) * 0.25)
-            else:  # Linear / conv weight: unit-variance outputs
-                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(p[0].numel()))
 
 
 def on_meta(build):

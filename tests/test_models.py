@@ -11,6 +11,7 @@ import warnings
 import pytest
 import torch
 
+from helpers import randomise_
 from hiera_video.models import Hiera, create_model, list_models, model_config
 from hiera_video.models.layout import Reroll, Unroll, undo_windowing
 from hiera_video.models.registry import OFFICIAL_CHECKPOINTS
@@ -22,21 +23,6 @@ with warnings.catch_warnings():
 
 VIDEO_NAMES = ["hiera_base_16x224", "hiera_base_plus_16x224", "hiera_large_16x224", "hiera_huge_16x224"]
 PAPER_PARAMS_M = [51.1, 69.4, 213.1, 671.6]
-
-
-def randomise_(model: torch.nn.Module, seed: int = 0) -> None:
-    """Draw every parameter at random with scales that keep activations O(1) through the whole network."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith("pos_embed"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-            elif name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-            elif p.ndim == 1:  # LayerNorm weight
-                p.copy_(1.0 + torch.randn(p.shape, generator=gen) * 0.25)
-            else:  # Linear / conv weight: unit-variance outputs
-                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(p[0].numel()))
 
 
 def paired(ours: Hiera, official: torch.nn.Module):
