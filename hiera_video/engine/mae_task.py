@@ -105,14 +105,11 @@ class MAETask:
         except ValueError as e:
             raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} at input {input_size} (DATA.NUM_FRAMES, "
                              f"DATA.TRAIN_CROP_SIZE): {e}") from e
+        try:
+            kept = model.num_kept_units(float(cfg.MASK.RATIO), name="MASK.RATIO")
+        except ValueError as e:
+            raise ValueError(f"{e}: lower MASK.RATIO or enlarge the input") from None
         units = math.prod(model.mask_spatial_shape)
-        kept = int(units * (1 - float(cfg.MASK.RATIO)))
-        if not 0 < kept < units:
-            raise ValueError(
-                f"MASK.RATIO {cfg.MASK.RATIO} keeps {kept} of the {units} mask units (grid "
-                f"{list(model.mask_spatial_shape)}, each {model.patch_stride[0] * model.mask_unit_size[0]} frames x "
-                f"{model.patch_stride[1] * model.mask_unit_size[1]} x {model.patch_stride[2] * model.mask_unit_size[2]}"
-                f" pixels) at input {input_size}; need 0 < kept < {units}: lower MASK.RATIO or enlarge the input")
         logger.info("MAE: %d of %d mask units kept per clip (MASK.RATIO %g), decoder %d x %d (%d heads), "
                     "norm_pix_loss %s", kept, units, cfg.MASK.RATIO, cfg.MASK.DECODER_DEPTH,
                     cfg.MASK.DECODER_EMBED_DIM, cfg.MASK.DECODER_NUM_HEADS, cfg.MASK.NORM_PIX_LOSS)

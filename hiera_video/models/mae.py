@@ -166,6 +166,22 @@ class MaskedAutoencoderHiera(Hiera):
 
     # ------------------------------------------------------------------------------------------ stages
 
+    def num_kept_units(self, mask_ratio: float, name: str = "mask_ratio") -> int:
+        """Mask units kept per clip at ``mask_ratio``: ``int(U * (1 - mask_ratio))`` (official ``get_random_mask``).
+
+        Raises:
+            ValueError: the ratio keeps no unit or every unit; the message names the ratio as ``name``, the
+                unit grid and a unit's extent in frames x pixels.
+        """
+        units = math.prod(self.mask_spatial_shape)
+        kept = int(units * (1 - mask_ratio))
+        if not 0 < kept < units:
+            extent = " x ".join(str(p * m) for p, m in zip(self.patch_stride, self.mask_unit_size))
+            raise ValueError(f"{name} {mask_ratio:g} keeps {kept} of the {units} mask units (grid "
+                             f"{list(self.mask_spatial_shape)}, each {extent} frames/pixels) at input "
+                             f"{self.input_size}; need 0 < kept < {units}")
+        return kept
+
     def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
         """Raise ``ValueError`` unless ``mask [B, U]`` keeps the same number ``0 < kept < U`` of units per row."""
         units = math.prod(self.mask_spatial_shape)
@@ -193,11 +209,8 @@ class MaskedAutoencoderHiera(Hiera):
         Raises:
             ValueError: a ratio or mask that keeps no unit or every unit, or unequal rows.
         """
-        units = math.prod(self.mask_spatial_shape)
         if mask is None:
-            kept = int(units * (1 - mask_ratio))
-            if not 0 < kept < units:
-                raise ValueError(f"mask_ratio {mask_ratio} keeps {kept} of {units} mask units; need 0 < kept < {units}")
+            self.num_kept_units(mask_ratio)
             mask = self.random_mask(x.shape[0], mask_ratio, device=x.device)
         else:
             mask = self._check_mask(mask)
