@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.data.lists import PrepStats
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import run_parallel
 
@@ -53,23 +54,20 @@ MISSING_COLUMNS = ["split", "youtube_id", "time_start", "time_end", "label", "ex
 
 
 @dataclass
-class SplitStats:
+class SplitStats(PrepStats):
     """Per-split counts: annotated rows, clips ``found`` / ``missing`` (labelled rows only),
     rows skipped because they have ``no_label`` or an ``unknown_label`` (not a train class)."""
 
-    annotated: int = 0
-    found: int = 0
-    missing: int = 0
     no_label: int = 0
     unknown_label: int = 0
 
-    def line(self, split: str) -> str:
-        text = f"{split}: {self.found} found, {self.missing} missing ({self.annotated} annotated)"
+    def notes(self) -> list[str]:
+        out = []
         if self.no_label:
-            text += f"; {self.no_label} without label skipped"
+            out.append(f"{self.no_label} without label skipped")
         if self.unknown_label:
-            text += f"; {self.unknown_label} with a label not in train skipped"
-        return text
+            out.append(f"{self.unknown_label} with a label not in train skipped")
+        return out
 
 
 @dataclass

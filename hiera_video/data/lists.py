@@ -155,6 +155,25 @@ def read_video_list(list_path: str, path_prefix: str = "", separator: str = "",
     return records
 
 
+@dataclass
+class PrepStats:
+    """Per-split counts of a ``data_prep`` list writer: ``annotated`` entries, clips ``found`` /
+    ``missing``. Subclasses add their own counts and report them through :meth:`notes`."""
+
+    annotated: int = 0
+    found: int = 0
+    missing: int = 0
+
+    def notes(self) -> list[str]:
+        """Extra clauses for :meth:`line` (none here)."""
+        return []
+
+    def line(self, split: str) -> str:
+        """``"{split}: F found, M missing (A annotated)"`` followed by ``"; {note}"`` per note."""
+        text = f"{split}: {self.found} found, {self.missing} missing ({self.annotated} annotated)"
+        return text + "".join(f"; {note}" for note in self.notes())
+
+
 def prepared_lists_summary(stats: dict, num_classes: int, out_dir: str, videos_root: str, separator: str = " ") -> str:
     """The closing lines a ``data_prep`` list writer prints: one line per split (``stats[split].line(split)``,
     which must report found / missing), where the lists and ``missing.csv`` are, and the config keys to set."""

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .lists import PrepStats
+
 __all__ = ["SSv2PrepResult", "SSv2PrepStats", "count_frames", "prepare_ssv2", "prepare_ssv2_frames", "read_labels",
            "read_split", "strip_template"]
 
@@ -29,30 +31,27 @@ def strip_template(template: str) -> str:
 
 
 @dataclass
-class SSv2PrepStats:
+class SSv2PrepStats(PrepStats):
     """Per-split counts: ``annotated`` entries, clips ``found`` / ``missing``, entries whose
     template is not in the labels file (``unknown_template``, skipped). Frame mode only:
     ``frames`` (rows written to the frame list) and ``gaps`` (frame folders whose numbering
     has a hole; counted in ``missing`` too)."""
 
-    annotated: int = 0
-    found: int = 0
-    missing: int = 0
     unknown_template: int = 0
     unknown_examples: list[str] = field(default_factory=list)
     frames: int = 0
     gaps: int = 0
 
-    def line(self, split: str) -> str:
-        text = f"{split}: {self.found} found, {self.missing} missing ({self.annotated} annotated)"
+    def notes(self) -> list[str]:
+        out = []
         if self.frames:
-            text += f"; {self.frames} frames"
+            out.append(f"{self.frames} frames")
         if self.gaps:
-            text += f"; {self.gaps} of the missing have a gap in their frame numbers"
+            out.append(f"{self.gaps} of the missing have a gap in their frame numbers")
         if self.unknown_template:
-            text += (f"; {self.unknown_template} with a template not in the labels file skipped "
-                     f"(e.g. {self.unknown_examples[0]!r})")
-        return text
+            out.append(f"{self.unknown_template} with a template not in the labels file skipped "
+                       f"(e.g. {self.unknown_examples[0]!r})")
+        return out
 
 
 @dataclass
