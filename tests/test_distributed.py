@@ -11,12 +11,15 @@ import sys
 import time
 
 import pytest
+import torch
 
 from hiera_video.data.synthetic import make_motion_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
+MAE_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "mae_hiera_tiny.yaml")
+FT_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny_ft.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +30,9 @@ def data(tmp_path_factory):
     return root
 
 
-def _args(data, out, *extra):
+def _args(data, out, *extra, cfg=QUICKSTART):
     return [
-        "--cfg", QUICKSTART, "OUTPUT_DIR", str(out), "DATA.PATH_TO_DATA_DIR", data, "DATA.PATH_PREFIX", data,
+        "--cfg", cfg, "OUTPUT_DIR", str(out), "DATA.PATH_TO_DATA_DIR", data, "DATA.PATH_PREFIX", data,
         "DATA.MAKE_SYNTHETIC", "False", "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2",
         "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA_LOADER.NUM_WORKERS", "0",
         "SOLVER.WARMUP_EPOCHS", "0.5", "TEST.NUM_ENSEMBLE_VIEWS", "1", "TEST.NUM_SPATIAL_CROPS", "1", *extra,
@@ -47,12 +50,16 @@ def _stats(out, split="train"):
     return [json.loads(line) for line in open(out / "stats.jsonl") if json.loads(line)["split"] == split]
 
 
-def test_torchrun_two_processes_train_and_test(data, tmp_path):
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           RUN_NET, *_args(data, out, "TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "1", "TEST.BATCH_SIZE", "4")]
+def _torchrun(*args):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", RUN_NET, *args]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_torchrun_two_processes_train_and_test(data, tmp_path):
+    out = tmp_path / "ddp"
+    proc = _torchrun(*_args(data, out, "TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "1", "TEST.BATCH_SIZE", "4"))
     summary = [line for line in proc.stdout.splitlines() if line.startswith("top-1 ")]
     assert len(summary) == 1  # the summary line comes from rank 0 only
     report = json.loads((out / "test" / "report.json").read_text())
@@ -93,3 +100,31 @@ def test_kill_mid_epoch_then_resume_matches_an_uninterrupted_run(data, tmp_path)
     resumed = _stats(cut)
     assert [s["epoch"] for s in resumed] == list(range(1, done + 1)) + list(range(done + 1, 4))
     assert [s["loss"] for s in resumed] == pytest.approx(reference, rel=1e-6, abs=1e-7)
+
+
+def test_torchrun_mae_pretrain_then_finetune_then_multiview_test(data, tmp_path):
+    """The quickstart MAE chain, each step one torchrun command with 2 processes: MAE pretraining (4x32x32,
+    2 mask units, 1 kept), fine-tuning from its checkpoint, and the 2 x 3-view test of the fine-tuned model."""
+    mae = tmp_path / "mae"
+    _torchrun(*_args(data, mae, "TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "2", "TEST.ENABLE", "False",
+                     "MASK.RATIO", "0.5", "MASK.DECODER_DEPTH", "1", "MASK.DECODER_EMBED_DIM", "64",
+                     "MASK.DECODER_NUM_HEADS", "2", "MASK.VIS_PERIOD", "2", "TRAIN.CHECKPOINT_PERIOD", "1",
+                     cfg=MAE_QUICKSTART))
+    train = _stats(mae)
+    # 24 videos x 2 temporal clips, 8 videos a step over 2 processes: 3 steps, every clip counted once
+    assert [s["epoch"] for s in train] == [1, 2] and all(s["loss"] > 0 for s in train)
+    assert len(list((mae / "vis").glob("*.png"))) >= 1  # the reconstruction picture, written by rank 0
+    mae_ckpt = mae / "checkpoints" / "checkpoint_epoch_00002.pyth"
+    assert "decoder_pos_embed" in torch.load(mae_ckpt, weights_only=True)["model"]
+
+    ft = tmp_path / "ft"
+    proc = _torchrun(*_args(data, ft, "TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "1", "TRAIN.EVAL_PERIOD", "1",
+                            "TEST.BATCH_SIZE", "4", "TEST.NUM_ENSEMBLE_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "3",
+                            "TRAIN.CHECKPOINT_FILE_PATH", str(mae_ckpt), cfg=FT_QUICKSTART))
+    log = (ft / "log.txt").read_text()
+    assert log.count(f"load_pretrained: {mae_ckpt} into Hiera: used ") == 1  # logged by rank 0 only
+    assert "initialised 4 model keys fresh [head.projection.bias, head.projection.weight, norm.bias, norm.weight]" in log
+    assert len(_stats(ft, "val")) == 1
+    report = json.loads((ft / "test" / "report.json").read_text())
+    assert report["num_videos"] == 6 and report["num_views"] == 6 and report["failed"] == []
+    assert sum(line.startswith("top-1 ") for line in proc.stdout.splitlines()) == 1

@@ -1,6 +1,7 @@
 """MODEL.ACT_CHECKPOINT (same gradients, block inputs only) and MODEL.COMPILE (training through a
 torch.compile'd model; checkpoints keep the official keys)."""
 
+import math
 import os
 
 import torch
@@ -25,6 +26,29 @@ def test_activation_checkpointing_gives_the_same_gradients_and_recomputes_blocks
     model.eval()  # never in eval / no-grad
     with torch.no_grad():
         assert torch.equal(model(x), model(x))
+
+
+def test_mae_activation_checkpointing_covers_the_decoder_and_keeps_loss_and_gradients():
+    torch.manual_seed(0)
+    model = create_model("mae_hiera_tiny_16x224", input_size=(4, 64, 64), decoder_depth=2, decoder_embed_dim=32,
+                         decoder_num_heads=2, mask_ratio=0.5, drop_path_rate=0.0)
+    x = torch.randn(2, 3, 4, 64, 64)
+    mask = torch.zeros(2, math.prod(model.mask_spatial_shape), dtype=torch.bool)  # 2 x 2 x 2 = 8 units
+    mask[:, ::2] = True
+    losses, grads, calls = [], [], {"encoder": 0, "decoder": 0}
+    for name, block in (("encoder", model.blocks[0]), ("decoder", model.decoder_blocks[1])):
+        block.forward = (lambda f, n: lambda *a, **kw: calls.__setitem__(n, calls[n] + 1) or f(*a, **kw))(
+            block.forward, name)
+    for flag in (False, True):
+        model.act_checkpoint = flag
+        model.zero_grad()
+        loss = model(x, mask=mask)[0]
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert calls == {"encoder": 3, "decoder": 3}  # plain: 1 forward; checkpointed: forward + recompute
+    assert torch.equal(losses[0], losses[1])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
 
 
 def test_compile_trains_and_checkpoints_keep_official_keys(tmp_path, monkeypatch):

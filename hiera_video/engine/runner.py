@@ -36,7 +36,7 @@ from hiera_video.engine.checkpoint import (
 )
 from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
-from hiera_video.engine.test_loop import check_bad_fraction, run_multiview_test
+from hiera_video.engine.test_loop import ModelUnderTest, check_bad_fraction, run_multiview_tests
 from hiera_video.engine.train_loop import train_epoch
 from hiera_video.models import load_pretrained
 
@@ -207,21 +207,20 @@ def _tensorboard_writer(cfg: CfgNode):
 
 
 def _validate(cfg, task, run: _TrainState, val_cfg, val_set, device, epoch: int) -> Optional[float]:
-    """Single-view validation of the raw weights (and the EMA's); returns the raw top-1."""
-    top1 = None
-    for split, net in (("val", run.model), ("val_ema", run.ema.module if run.ema is not None else None)):
-        if net is None:
-            continue
-        report = run_multiview_test(val_cfg, net, task, val_set, device, out_dir=None, desc=split)
+    """Single-view validation of the raw weights (and the EMA's, on the same decoded clips); returns the
+    raw top-1."""
+    targets = {"val": ModelUnderTest(run.model)}
+    if run.ema is not None:
+        targets["val_ema"] = ModelUnderTest(run.ema.module)
+    reports = run_multiview_tests(val_cfg, targets, task, val_set, device, desc="val")
+    for split, report in reports.items():
         append_stats(cfg, {"split": split, "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
                            "num_videos": report["num_videos"], "failed": len(report["failed"])})
         logger.info("epoch %d %s (1 view): top-1 %s%%", epoch + 1, split, report["top1"])
         if run.writer is not None and report["top1"] is not None:
             run.writer.add_scalar(f"{split}/top1", report["top1"], epoch + 1)
             run.writer.add_scalar(f"{split}/top5", report["top5"], epoch + 1)
-        if split == "val":
-            top1 = report["top1"]
-    return top1
+    return reports["val"]["top1"]
 
 
 def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_epoch, device, bad_seen) -> None:
@@ -315,22 +314,23 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
     else:
         source = last_checkpoint(cfg.OUTPUT_DIR) or "weights trained in this run"
     dataset = task.test_dataset()
-    out_dir = os.path.join(cfg.OUTPUT_DIR, "test")
     extra = {"checkpoint": source, "arch": cfg.MODEL.ARCH, "split": cfg.TEST.SPLIT}
-    report = run_multiview_test(cfg, model, task, dataset, device, out_dir=out_dir, extra=extra,
-                                class_names=read_class_names(cfg))
-    report["report_path"] = os.path.join(out_dir, "report.json")
+    targets = {"test": ModelUnderTest(model, os.path.join(cfg.OUTPUT_DIR, "test"), extra)}
+    if ema is not None:  # the EMA weights of this run, on the same decoded views, into test_ema/
+        targets["test_ema"] = ModelUnderTest(ema.module, os.path.join(cfg.OUTPUT_DIR, "test_ema"),
+                                         {**extra, "weights": "ema"})
+    reports = run_multiview_tests(cfg, targets, task, dataset, device, class_names=read_class_names(cfg))
+    report = reports["test"]
+    report["report_path"] = os.path.join(targets["test"].out_dir, "report.json")
     logger.info(
         "test: top-1 %s%%, top-5 %s%% over %d videos x %d views (%d failed); report: %s",
         report["top1"], report["top5"], report["num_videos"], report["num_views"], len(report["failed"]),
         report["report_path"],
     )
-    if ema is not None:  # the EMA weights of this run, tested the same way into test_ema/
-        ema_dir = os.path.join(cfg.OUTPUT_DIR, "test_ema")
-        ema_report = run_multiview_test(cfg, ema.module, task, dataset, device, out_dir=ema_dir,
-                                        extra={**extra, "weights": "ema"}, class_names=read_class_names(cfg))
-        report["ema_top1"], report["ema_report_path"] = ema_report["top1"], os.path.join(ema_dir, "report.json")
-        logger.info("test (EMA weights): top-1 %s%%; report: %s", ema_report["top1"], report["ema_report_path"])
+    if ema is not None:
+        report["ema_top1"] = reports["test_ema"]["top1"]
+        report["ema_report_path"] = os.path.join(targets["test_ema"].out_dir, "report.json")
+        logger.info("test (EMA weights): top-1 %s%%; report: %s", report["ema_top1"], report["ema_report_path"])
     return report
 
 

@@ -1,4 +1,4 @@
-"""Multi-view test: every video decoded once, its views batched through the model, views ensembled.
+"""Multi-view test: every video decoded once, its views batched through the model(s), views ensembled.
 
 Views are ``TEST.NUM_ENSEMBLE_VIEWS`` temporal clips x ``TEST.NUM_SPATIAL_CROPS``
 spatial crops; the dataset yields all views of one video at a time (one decode).
@@ -12,7 +12,7 @@ accuracy and listed under ``failed``; nothing is substituted.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -42,34 +42,42 @@ def check_bad_fraction(num_bad: int, num_total: int, max_fraction: float, split:
         )
 
 
+class ModelUnderTest(NamedTuple):
+    """One model to test and where its report goes (``out_dir`` None: nowhere) with ``extra`` report fields."""
+
+    model: nn.Module
+    out_dir: Optional[str] = None
+    extra: Optional[dict] = None
+
+
 @torch.no_grad()
-def run_multiview_test(
+def run_multiview_tests(
     cfg: CfgNode,
-    model: nn.Module,
+    targets: Dict[str, ModelUnderTest],
     task,
     dataset,
     device: torch.device,
-    out_dir: Optional[str],
-    extra: Optional[dict] = None,
     desc: str = "test",
     class_names: Optional[List[str]] = None,
-) -> Dict:
-    """Test ``model`` on every video of ``dataset`` with all its views.
+) -> Dict[str, Dict]:
+    """Test every model of ``targets`` (e.g. raw and EMA weights) on every video of ``dataset`` with all
+    its views: each video is decoded and transformed once and each batch of views goes through every model.
 
     Args:
-        dataset: yields per-video dicts ``{"views": (V, C, T, H, W) or None,
-            "label", "index", "path", "view_ids", "error"}``.
-        out_dir: where the main process writes the report (``report.json``,
-            ``report.md``, ``view_logits.csv``, ...); None writes nothing.
-        class_names: names indexed by label; adds per-class accuracy to the report.
+        targets: name -> :class:`ModelUnderTest`; each model gets its own ensembling and report (``report.json``,
+            ``report.md``, ``view_logits.csv``, ... written by the main process to its ``out_dir``).
+        dataset: yields per-video dicts ``{"views": (V, C, T, H, W) or None, "label", "index", "path",
+            "view_ids", "error"}``.
+        class_names: names indexed by label; adds per-class accuracy to the reports.
 
     Returns:
-        The report dict (same on every process).
+        name -> report dict (same on every process).
 
     Raises:
-        TooManyBadVideosError: after the report is written, if too many videos failed.
+        TooManyBadVideosError: after all reports are written, if too many videos failed.
     """
-    model.eval()
+    for target in targets.values():
+        target.model.eval()
     world, rank = du.get_world_size(), du.get_rank()
     num_videos = dataset.num_videos
     num_views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
@@ -81,7 +89,7 @@ def run_multiview_test(
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda",
     )
-    ensembler: Optional[MultiViewEnsembler] = None
+    ensemblers: Dict[str, MultiViewEnsembler] = {}
     labels = torch.full((num_videos,), -1, dtype=torch.long)
     paths: List[str] = [r.path for r in dataset.records]
     view_ids = None
@@ -90,16 +98,16 @@ def run_multiview_test(
     pending_ids: List[tuple] = []  # (video_index, view_index) for each pending view
 
     def flush():
-        nonlocal ensembler
         if not pending_views:
             return
-        views = torch.cat(pending_views).to(device, non_blocking=True)
-        with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):
-            logits = task.view_scores(model, views).float().cpu()  # (N, K)
-        if ensembler is None:
-            ensembler = MultiViewEnsembler(num_videos, num_views, logits.shape[1])
+        views = torch.cat(pending_views).to(device, non_blocking=True)  # (N, C, T, H, W)
         ids = torch.tensor(pending_ids, dtype=torch.long)
-        ensembler.add(ids[:, 0], ids[:, 1], logits)
+        for name, target in targets.items():
+            with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):
+                logits = task.view_scores(target.model, views).float().cpu()  # (N, K)
+            if name not in ensemblers:
+                ensemblers[name] = MultiViewEnsembler(num_videos, num_views, logits.shape[1])
+            ensemblers[name].add(ids[:, 0], ids[:, 1], logits)
         pending_views.clear()
         pending_ids.clear()
 
@@ -121,29 +129,31 @@ def run_multiview_test(
     # Merge across processes. Shards are disjoint, so summing (label + 1) recovers each label.
     if world > 1:
         du.all_reduce_sum(labels.add_(1)).sub_(1)
-    num_classes = torch.tensor([ensembler.num_classes if ensembler else 0])
-    if world > 1:
-        torch.distributed.all_reduce(num_classes, op=torch.distributed.ReduceOp.MAX)
-    if ensembler is None:
-        ensembler = MultiViewEnsembler(num_videos, num_views, max(int(num_classes), 1))
-    ensembler.all_reduce()
     failed = [f for part in du.all_gather_objects(failed) for f in part]
     view_ids = next((v for v in du.all_gather_objects(view_ids) if v is not None), None)
     if view_ids is None:
         view_ids = [(t, s) for t in range(cfg.TEST.NUM_ENSEMBLE_VIEWS) for s in range(cfg.TEST.NUM_SPATIAL_CROPS)]
-
     failed_paths = {f["path"] for f in failed}
-    evaluated = ensembler.complete() & torch.tensor([p not in failed_paths for p in paths])
-    report = write_test_report(
-        out_dir if du.is_main_process() else None,
-        paths=paths,
-        labels=labels,
-        view_logits=ensembler.view_logits,
-        view_ids=[tuple(v) for v in view_ids],
-        evaluated=evaluated,
-        failed=failed,
-        class_names=class_names,
-        extra=extra,
-    )
+    reports = {}
+    for name, target in targets.items():  # same order on every process: the collectives pair up
+        num_classes = torch.tensor([ensemblers[name].num_classes if name in ensemblers else 0])
+        if world > 1:
+            torch.distributed.all_reduce(num_classes, op=torch.distributed.ReduceOp.MAX)
+        if name not in ensemblers:  # this process saw no decodable video
+            ensemblers[name] = MultiViewEnsembler(num_videos, num_views, max(int(num_classes), 1))
+        ensembler = ensemblers[name]
+        ensembler.all_reduce()
+        evaluated = ensembler.complete() & torch.tensor([p not in failed_paths for p in paths])
+        reports[name] = write_test_report(
+            target.out_dir if du.is_main_process() else None,
+            paths=paths,
+            labels=labels,
+            view_logits=ensembler.view_logits,
+            view_ids=[tuple(v) for v in view_ids],
+            evaluated=evaluated,
+            failed=failed,
+            class_names=class_names,
+            extra=target.extra,
+        )
     check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
-    return report
+    return reports

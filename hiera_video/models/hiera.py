@@ -371,13 +371,18 @@ class Hiera(nn.Module):
             x = x.view(batch, self.mu_size, -1, channels)[keep].view(batch, -1, channels)
         intermediates: List[torch.Tensor] = []
         ends = set(self.stage_ends)
-        checkpointing = self.act_checkpoint and self.training and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            # activation checkpointing: keep only block inputs, recompute the block in backward
-            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if checkpointing else block(x)
+            x = self.run_block(block, x)
             if return_intermediates and i in ends:
                 intermediates.append(self.reroll(x, i, mask=mask))
         return x, intermediates
+
+    def run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``block(x)``; with ``act_checkpoint`` on, in training with gradients, under non-reentrant
+        ``torch.utils.checkpoint``: only the block's input is kept and the block runs again in backward."""
+        if self.act_checkpoint and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
+        return block(x)
 
     def forward_features(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Per-stage feature maps in spatial order, channels first: ``[(B, C_i, *grid_i)]``, e.g. for the
