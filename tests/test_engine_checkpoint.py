@@ -122,6 +122,25 @@ def test_save_is_atomic_when_torch_save_fails(tmp_path, monkeypatch):
     assert last_checkpoint(str(tmp_path)) == path
 
 
+def test_atomically_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    """A checkpoint or report must be as readable as a plain open() would make it (e.g. by a teammate's
+    TensorBoard on a shared cluster), not owner-only like mkstemp's temp file."""
+    from hiera_video.utils.atomic import atomic_write_text
+
+    for umask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        out = tmp_path / oct(umask)
+        old = os.umask(umask)
+        try:
+            save_checkpoint(checkpoint_path(str(out), 1), {"epoch": 1})
+            atomic_write_text(str(out / "report.json"), "{}")
+            with open(out / "plain.txt", "w"):
+                pass
+        finally:
+            os.umask(old)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in [*out.iterdir(), *out.glob("*/*.pyth")] if p.is_file()}
+        assert modes == {"report.json": mode, "plain.txt": mode, "checkpoint_epoch_00001.pyth": mode}
+
+
 def test_load_errors_and_url(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(str(tmp_path / "missing.pyth"))

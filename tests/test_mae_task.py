@@ -207,6 +207,13 @@ def test_full_mae_configs_load_with_the_pretraining_recipe(name):
     assert (cfg.TRAIN.DATASET == "ssv2") == name.startswith("ssv2")
 
 
+def test_quickstart_finetuning_starts_from_the_quickstart_mae_last_checkpoint():
+    mae, ft = load_config(MAE_QUICKSTART), load_config(FT_QUICKSTART)
+    assert ft.TRAIN.CHECKPOINT_FILE_PATH == os.path.join(
+        mae.OUTPUT_DIR, "checkpoints", f"checkpoint_epoch_{mae.SOLVER.MAX_EPOCH:05d}.pyth")
+    assert (mae.DATA.TRAIN_CROP_SIZE, mae.DATA.NUM_FRAMES) == (ft.DATA.TRAIN_CROP_SIZE, ft.DATA.NUM_FRAMES)
+
+
 def test_no_weight_decay_on_position_embeddings_mask_token_norms_and_biases():
     model = create_model("mae_hiera_tiny_16x224", **LITE)
     names = {id(p): n for n, p in model.named_parameters()}

@@ -41,7 +41,7 @@ from fractions import Fraction
 from functools import partial
 
 from hiera_video.data.folders import VIDEO_EXTENSIONS
-from hiera_video.utils.atomic import atomic_write, atomic_write_text
+from hiera_video.utils.atomic import atomic_write, atomic_write_text, new_file_mode
 from hiera_video.utils.parallel import FAILED, SKIPPED, ItemResult, run_parallel
 
 __all__ = [
@@ -190,6 +190,7 @@ def _encode_ffmpeg(cmd_args, dst: str) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"ffmpeg exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, dst)
     finally:
         if os.path.exists(tmp):

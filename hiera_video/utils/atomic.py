@@ -7,10 +7,23 @@ import tempfile
 from typing import BinaryIO, Callable
 
 
+def new_file_mode() -> int:
+    """Mode a plain ``open(path, "wb")`` gives a new file now: 0666 minus the process umask
+    (``tempfile.mkstemp`` creates 0600, readable by the owner only)."""
+    try:  # Linux reports the umask without changing it
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0)  # elsewhere reading it means setting it; put it straight back
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(f)`` on a temp file beside ``path``, fsync it, then rename it onto ``path``.
 
-    The folder is created if missing. On any error the temp file is removed and the error
+    The file gets the mode a plain ``open(path, "wb")`` would give it (0666 minus the umask), not
+    ``mkstemp``'s 0600. The folder is created if missing. On any error the temp file is removed and the error
     re-raised; an existing file at ``path`` is left untouched. ``path`` must be local
     (``os.replace`` is what makes the switch atomic).
     """
@@ -22,6 +35,7 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode())  # as open(path, "wb") would have made it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
