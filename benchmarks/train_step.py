@@ -13,7 +13,7 @@ optimizer each, and measured in one process:
   backward / optimizer) and the CPU time of the process. On a shared CPU use ``--threads 1`` (see docs).
 * **Activation memory**: bytes of the distinct storages autograd saves for backward in one training forward
   (``torch.autograd.graph.saved_tensors_hooks``; parameters excluded; deterministic), with
-  ``model.act_checkpoint`` False and True.
+  ``model.set_grad_checkpointing`` False and True.
 * **Peak step memory** (separate untimed steps, with and without checkpointing): CUDA ``max_memory_allocated``
   minus the allocation before the step; CPU: peak RSS (``/proc/self/statm`` every 2 ms) minus the RSS before it,
   after ``malloc_trim(0)`` (activations, gradients, temporaries; an upper bound where glibc keeps freed heap).
@@ -224,8 +224,8 @@ class Runner:
         return t[1][0] - t[0][0], t[2][0] - t[1][0], t[3][0] - t[2][0], t[3][1] - t[0][1]
 
     def memory_step(self, x, checkpoint: bool) -> dict:
-        """Activation bytes and peak step memory with ``act_checkpoint = checkpoint`` (untimed step)."""
-        self.model.act_checkpoint = checkpoint
+        """Activation bytes and peak step memory with ``set_grad_checkpointing(checkpoint)`` (untimed step)."""
+        self.model.set_grad_checkpointing(checkpoint)
         try:
             act = saved_activation_bytes(self.model, x, self.loss_fn, self.autocast)
             self.opt.zero_grad(set_to_none=True)  # gradients are allocated in the step: part of its peak
@@ -240,7 +240,7 @@ class Runner:
                     seconds = sum(self.step(x)[:3])
                 peak = meter.growth
         finally:
-            self.model.act_checkpoint = False
+            self.model.set_grad_checkpointing(False)
         return {"activation_mb": act / MB, "peak_step_mb": peak / MB, "step_s": seconds}
 
     def profile(self, x, top: int = 12) -> list:

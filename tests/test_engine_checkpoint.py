@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hiera_video.config import get_cfg
+from hiera_video.models import CheckpointError
 from hiera_video.engine.checkpoint import (
     capture_rng_state,
     checkpoint_dir,
@@ -142,7 +143,7 @@ def test_atomically_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path)
 
 
 def test_load_errors_and_url(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(CheckpointError, match="missing.pyth: no such file"):
         load_checkpoint(str(tmp_path / "missing.pyth"))
     calls = {}
 
@@ -162,7 +163,7 @@ class Arbitrary:
 def test_weights_only_refuses_arbitrary_objects(tmp_path):
     path = str(tmp_path / "evil.pyth")
     save_checkpoint(path, {"obj": Arbitrary()})
-    with pytest.raises(Exception, match="[Ww]eights only"):
+    with pytest.raises(CheckpointError, match="evil.pyth: refused: .*weights_only=True.*Arbitrary"):
         load_checkpoint(path)
 
 
@@ -177,7 +178,7 @@ def test_resume_restores_model_optimizer_epoch(tmp_path):
     for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
         assert torch.equal(a, b), k
     assert fresh_opt.state_dict()["state"][0]["step"] == 1
-    with pytest.raises(KeyError, match="missing"):
+    with pytest.raises(CheckpointError, match="missing"):
         restore_checkpoint_state({"model": {}}, fresh)
 
 
@@ -216,3 +217,31 @@ def test_ema_state_round_trip_and_missing_ema(caplog):
     ema3 = AveragedModel(torch.nn.Linear(4, 2), multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
     restore_checkpoint_state(state, model2, restore_rng=False, ema=ema3)
     assert torch.equal(ema3.module.weight, model.weight) and "no EMA weights" in caplog.text
+
+
+def test_resume_skips_a_newest_checkpoint_that_does_not_load(tmp_path, caplog):
+    from hiera_video.engine.checkpoint import load_resume_checkpoint, remove_stale_temp_files
+
+    out = str(tmp_path)
+    cfg = get_cfg()
+    _, _, state = _trained_state(cfg, epoch=2)
+    save_checkpoint(checkpoint_path(out, 2), state)
+    good = open(checkpoint_path(out, 2), "rb").read()
+    with open(checkpoint_path(out, 3), "wb") as f:  # a crash or a full disk cut the newest one short
+        f.write(good[: len(good) // 3])
+    with open(checkpoint_path(out, 4), "wb") as f:  # 0 bytes
+        pass
+    stale = os.path.join(out, "checkpoints", ".checkpoint_epoch_00005.pyth.abc123.tmp")
+    with open(stale, "wb") as f:
+        f.write(b"x" * 1000)
+    other = os.path.join(out, "checkpoints", "notes.tmp")
+    open(other, "w").close()
+    with caplog.at_level("WARNING", logger="hiera_video"):
+        assert remove_stale_temp_files(out) == [stale]
+        path, loaded = load_resume_checkpoint(out)
+    assert not os.path.exists(stale) and os.path.exists(other)
+    assert path == checkpoint_path(out, 2) and loaded["epoch"] == 2
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert len(skipped) == 2 and "checkpoint_epoch_00004.pyth" in skipped[0] and "empty file" in skipped[0]
+    assert "checkpoint_epoch_00003.pyth" in skipped[1] and all("\n" not in m for m in skipped)
+    assert load_resume_checkpoint(str(tmp_path / "nothing")) == (None, None)

@@ -113,11 +113,11 @@ def test_set_lr():
 
 def test_layer_decay_groups_follow_the_formula():
     """lr scale d^(n + 1 - id): id 0 = patch/pos embeddings, block i = i + 1, norm/head = n + 1."""
-    from hiera_video.engine.optim import layer_id
     from hiera_video.models import create_model
 
     model = create_model("hiera_tiny_16x224", num_classes=5, input_size=(4, 32, 32))
     n = len(model.blocks)
+    assert model.num_layers == n + 2
     d = 0.75
     cfg = _cfg(LAYER_DECAY=d, WEIGHT_DECAY=0.05)
     groups = param_groups(model, cfg)
@@ -128,7 +128,7 @@ def test_layer_decay_groups_follow_the_formula():
                     "norm.weight": n + 1}
     params = dict(model.named_parameters())
     for name, lid in expected_ids.items():
-        assert layer_id(name, n) == lid == layer_id("module." + name, n)
+        assert model.get_layer_id(name) == lid
         scale, wd = scale_of[id(params[name])]
         assert scale == pytest.approx(d ** (n + 1 - lid))
         assert wd == (0.0 if params[name].ndim <= 1 or name.startswith("pos_embed") else 0.05)
@@ -140,7 +140,7 @@ def test_layer_decay_groups_follow_the_formula():
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="LAYER_DECAY"):
             param_groups(model, _cfg(LAYER_DECAY=bad))
-    with pytest.raises(ValueError, match="needs a model with .blocks"):
+    with pytest.raises(ValueError, match="needs a model with get_layer_id"):
         param_groups(Tiny(), _cfg(LAYER_DECAY=0.8))
 
 

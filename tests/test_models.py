@@ -87,7 +87,7 @@ def base_outputs():
     x = torch.randn(1, 3, 16, 224, 224)
     with torch.no_grad():
         ref_logits, ref_maps = official(x, return_intermediates=True)
-        logits, maps = ours(x), ours.forward_features(x)
+        logits, maps = ours(x), ours.forward_intermediates(x, intermediates_only=True)
     return {"ref": ref_logits, "ref_maps": ref_maps, "logits": logits, "maps": maps}
 
 
@@ -98,7 +98,7 @@ def test_parity_base_16x224_logits(base_outputs):
     assert_rel_close(logits, ref)
 
 
-def test_parity_base_16x224_forward_features(base_outputs):
+def test_parity_base_16x224_forward_intermediates(base_outputs):
     maps, ref_maps = base_outputs["maps"], base_outputs["ref_maps"]
     expected = [(1, 96, 8, 56, 56), (1, 192, 8, 28, 28), (1, 384, 8, 14, 14), (1, 768, 8, 7, 7)]
     assert [tuple(m.shape) for m in maps] == expected
@@ -123,7 +123,7 @@ def test_parity_tiny_video_reduced_input(tiny_pair):
         ref, ref_maps = official(x, return_intermediates=True)
         assert ref.std() > 0.1
         assert_rel_close(ours(x), ref)
-        for mine, theirs in zip(ours.forward_features(x), ref_maps):
+        for mine, theirs in zip(ours.forward_intermediates(x, intermediates_only=True), ref_maps):
             assert_rel_close(mine, theirs.permute(0, 4, 1, 2, 3))
 
 
@@ -154,7 +154,7 @@ def test_parity_image_model():
         ref, ref_maps = official(x, return_intermediates=True)
         assert ref.shape == (1, 1000) and ref.std() > 0.1
         assert_rel_close(ours(x), ref)
-        maps = ours.forward_features(x)
+        maps = ours.forward_intermediates(x, intermediates_only=True)
     assert [tuple(m.shape) for m in maps] == [(1, 96, 56, 56), (1, 192, 28, 28), (1, 384, 14, 14), (1, 768, 7, 7)]
     for mine, theirs in zip(maps, ref_maps):
         assert_rel_close(mine, theirs.permute(0, 3, 1, 2))
@@ -244,7 +244,7 @@ def test_reduced_input_shapes(shape):
     with torch.no_grad():
         train_logits = model.train()(x)
         logits = model.eval()(x)
-        maps = model.forward_features(x)
+        maps = model.forward_intermediates(x, intermediates_only=True)
     assert train_logits.shape == logits.shape == (batch, 400)
     assert not torch.allclose(logits.sum(-1), torch.ones(batch), atol=1e-3)  # logits, not a softmax
     assert (logits < 0).any()

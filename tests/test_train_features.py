@@ -17,7 +17,7 @@ def test_activation_checkpointing_gives_the_same_gradients_and_recomputes_blocks
     forward = model.blocks[1].forward
     model.blocks[1].forward = lambda *a, **kw: calls.append(1) or forward(*a, **kw)
     for flag in (False, True):
-        model.act_checkpoint = flag
+        model.set_grad_checkpointing(flag)
         model.zero_grad()
         model(x).square().sum().backward()
         grads.append([p.grad.clone() for p in model.parameters()])
@@ -40,7 +40,7 @@ def test_mae_activation_checkpointing_covers_the_decoder_and_keeps_loss_and_grad
         block.forward = (lambda f, n: lambda *a, **kw: calls.__setitem__(n, calls[n] + 1) or f(*a, **kw))(
             block.forward, name)
     for flag in (False, True):
-        model.act_checkpoint = flag
+        model.set_grad_checkpointing(flag)
         model.zero_grad()
         loss = model(x, mask=mask)[0]
         loss.backward()
@@ -64,7 +64,7 @@ def test_compile_trains_and_checkpoints_keep_official_keys(tmp_path, monkeypatch
     compiled, real_compile = [], torch.compile
 
     def eager_compile(module, **kw):  # dynamo tracing without Inductor's minutes of C++ builds on a CPU
-        compiled.append((type(module).__name__, module.act_checkpoint))
+        compiled.append((type(module).__name__, module.grad_checkpointing))
         return real_compile(module, backend="eager", **kw)
 
     monkeypatch.setattr(runner.torch, "compile", eager_compile)

@@ -40,11 +40,11 @@ def main(argv=None) -> int:
     from hiera_video.data.lists import ListFormatError
     from hiera_video.engine.runner import run
     from hiera_video.engine.test_loop import TooManyBadVideosError
-    from hiera_video.models import CheckpointMismatchError
+    from hiera_video.models import CheckpointError
 
     try:
         result = run(cfg)
-    except (ListFormatError, TooManyBadVideosError, CheckpointMismatchError, FileNotFoundError,
+    except (ListFormatError, TooManyBadVideosError, CheckpointError, FileNotFoundError,
             BackendUnavailableError) as e:
         # Input problems get one clear line, not a traceback; everything written so far stays.
         print(f"error: {e}", file=sys.stderr)

@@ -13,7 +13,10 @@ A checkpoint is a dict that ``torch.load(..., weights_only=True)`` can read:
 * ``cfg``: the run's configuration as a YAML string (``cfg.dump()``),
 * ``rng``: :func:`capture_rng_state` – tensors, ints, floats and strings only,
 * ``ema``: the EMA model's ``state_dict()`` (``MODEL.EMA.ENABLE``) or ``None``,
-* ``best_top1``: the best validation top-1 (percent) so far, or ``None``.
+* ``best_top1``: the best validation top-1 (percent) so far, or ``None``,
+* ``meta``: what a checkpoint alone needs to predict named classes: ``arch``, ``class_names`` (from
+  ``classes.json``, or None) and ``data`` (``num_frames``, ``sampling_rate``, ``fps``, ``crop_size``,
+  ``mean``, ``std``); ``create_model(..., checkpoint=path)`` puts them in ``model.pretrained_cfg``.
 
 ``checkpoint_best.pyth`` in the same folder is a copy of the epoch checkpoint with the best
 validation top-1; :func:`prune_checkpoints` keeps it and the newest ``TRAIN.CHECKPOINT_KEEP``.
@@ -25,12 +28,13 @@ import logging
 import os
 import random
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.models.weights import CheckpointError, read_checkpoint
 from hiera_video.utils.atomic import atomic_write
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "list_checkpoints",
     "last_checkpoint",
     "load_checkpoint",
+    "load_resume_checkpoint",
+    "remove_stale_temp_files",
     "capture_rng_state",
     "restore_rng_state",
     "make_checkpoint_state",
@@ -51,7 +57,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^checkpoint_epoch_(\d+)\.pyth$")
-_URL_PREFIXES = ("http://", "https://")
+_TMP_RE = re.compile(r"^\.checkpoint_.*\.pyth\..*\.tmp$")  # utils.atomic's temp names for checkpoint_*.pyth
 
 
 def checkpoint_dir(output_dir: str) -> str:
@@ -127,24 +133,46 @@ def last_checkpoint(output_dir: str) -> Optional[str]:
 
 
 def load_checkpoint(path_or_url: str) -> Dict[str, Any]:
-    """Load a checkpoint (or any weights file) onto the CPU with ``weights_only=True``.
-
-    ``http(s)://`` URLs go through ``torch.hub.load_state_dict_from_url`` (cached in
-    ``$TORCH_HOME/hub/checkpoints``); anything else is opened with iopath's
-    ``g_pathmgr``.
+    """The whole checkpoint dict at ``path_or_url`` (any source ``models.weights.read_checkpoint`` reads:
+    local or iopath path, URL through ``torch.hub``'s cache, folder, ``.safetensors``), ``weights_only=True``.
 
     Raises:
-        FileNotFoundError: if a local path does not exist.
-        pickle.UnpicklingError: if the file holds objects ``weights_only`` refuses.
+        CheckpointError: missing, empty, truncated, damaged or unsafe file (one line naming it).
     """
-    if str(path_or_url).startswith(_URL_PREFIXES):
-        return torch.hub.load_state_dict_from_url(
-            path_or_url, map_location="cpu", weights_only=True
-        )
-    if not g_pathmgr.exists(path_or_url):
-        raise FileNotFoundError(f"checkpoint not found: {path_or_url}")
-    with g_pathmgr.open(path_or_url, "rb") as f:
-        return torch.load(f, map_location="cpu", weights_only=True)
+    return read_checkpoint(path_or_url)
+
+
+def remove_stale_temp_files(output_dir: str) -> List[str]:
+    """Delete the ``.checkpoint_*.tmp`` files that a killed :func:`save_checkpoint` left in
+    ``{output_dir}/checkpoints`` (they can be as large as a checkpoint). Returns the deleted paths."""
+    folder = checkpoint_dir(output_dir)
+    if not os.path.isdir(folder):
+        return []
+    stale = [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if _TMP_RE.match(n)]
+    for path in stale:
+        size = os.path.getsize(path)
+        os.remove(path)
+        logger.warning("removed %s (%.1f MB), left by an interrupted checkpoint write", path, size / 2**20)
+    return stale
+
+
+def load_resume_checkpoint(output_dir: str) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
+    """The newest epoch checkpoint in ``output_dir`` that loads, as ``(path, state)``; ``(None, None)`` if none.
+
+    A newer one that does not load (truncated after a crash or a full disk, damaged) is skipped with one warning
+    line naming it and the reason; the search goes on with the next older one.
+    """
+    for path in reversed(list_checkpoints(output_dir)):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as e:
+            logger.warning("TRAIN.AUTO_RESUME: skipping %s, it does not load: %s", path, e)
+            continue
+        if "model" not in state or "epoch" not in state:
+            logger.warning("TRAIN.AUTO_RESUME: skipping %s, not a training checkpoint (keys %s)", path, sorted(state))
+            continue
+        return path, state
+    return None, None
 
 
 # --------------------------------------------------------------------------- RNG state
@@ -212,12 +240,13 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
-                          best_top1: Optional[float] = None) -> Dict[str, Any]:
+                          best_top1: Optional[float] = None, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The dict :func:`save_checkpoint` should write after ``epoch`` finished epochs.
 
     ``model`` may be DDP-wrapped (its ``.module`` is saved); ``scaler`` may be ``None``
     or disabled (saved as ``None``); ``cfg`` is a CfgNode (dumped to YAML) or a string;
-    ``ema`` a ``torch.optim.swa_utils.AveragedModel`` or ``None``.
+    ``ema`` a ``torch.optim.swa_utils.AveragedModel`` or ``None``; ``meta`` plain data (see the module
+    docstring), ``{}`` when None.
     """
     scaler_state = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
     return {
@@ -229,6 +258,7 @@ def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
         "rng": capture_rng_state(),
         "ema": ema.state_dict() if ema is not None else None,
         "best_top1": best_top1,
+        "meta": dict(meta or {}),
     }
 
 
@@ -244,14 +274,14 @@ def restore_checkpoint_state(
         The number of finished epochs (``state["epoch"]``), i.e. the epoch to start at.
 
     Raises:
-        KeyError: if ``state`` lacks ``model`` or ``epoch`` (not a training checkpoint),
-            or ``optimizer`` is given but ``state`` has no optimizer state.
+        CheckpointError: ``state`` lacks ``model`` or ``epoch`` (not a training checkpoint), or
+            ``optimizer`` is given but ``state`` has no optimizer state.
     """
     missing = [k for k in ("model", "epoch") if k not in state]
     if optimizer is not None and state.get("optimizer") is None:
         missing.append("optimizer")
     if missing:
-        raise KeyError(f"not a training checkpoint: missing {missing} (keys: {sorted(state)})")
+        raise CheckpointError(f"not a training checkpoint: missing {missing} (keys: {sorted(state)})")
     _unwrap(model).load_state_dict(state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -1,10 +1,10 @@
 """Optimiser with weight-decay and layer-decay parameter groups, and the warmup + cosine LR schedule.
 
 Layer-wise learning-rate decay (``SOLVER.LAYER_DECAY = d < 1``, the MAE / MAE-ST fine-tuning
-recipe): with ``n`` transformer blocks, layer id 0 is the input (``patch_embed``, position
-embeddings, ``mask_token``), block ``i`` is layer ``i + 1`` and everything after the blocks
-(final norm, head) is layer ``n + 1``; a layer's learning rate is ``lr x d^(n + 1 - id)``. Each
-group carries its ``lr_scale`` and :func:`set_lr` applies it. Source: BEiT / MAE
+recipe): the model says which layer each parameter belongs to (``model.get_layer_id(name)``, ids
+``0 .. model.num_layers - 1``; for Hiera with ``n`` blocks: 0 the input, ``i + 1`` block ``i``,
+``n + 1`` the final norm and head) and a layer's learning rate is ``lr x d^(num_layers - 1 - id)``.
+Each group carries its ``lr_scale`` and :func:`set_lr` applies it. Source: BEiT / MAE
 ``param_groups_lrd`` and PySlowFast ``get_param_groups`` (``SOLVER.LAYER_DECAY``), re-implemented.
 
 Schedule (PySlowFast's ``get_lr_at_epoch`` with the cosine starting after warmup),
@@ -20,42 +20,21 @@ for a fractional epoch ``e`` (epochs run ``0 .. SOLVER.MAX_EPOCH``)::
 from __future__ import annotations
 
 import math
-import re
 from typing import Dict, List
 
 import torch
 from fvcore.common.config import CfgNode
 
-__all__ = ["build_optimizer", "param_groups", "layer_id", "lr_at_epoch", "set_lr", "OPTIMIZERS"]
+__all__ = ["build_optimizer", "param_groups", "lr_at_epoch", "set_lr", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adamw", "sgd")
 
 
-def _no_weight_decay_names(model: torch.nn.Module) -> set:
-    inner = model.module if hasattr(model, "module") else model
-    fn = getattr(inner, "no_weight_decay", None)
-    return set(fn()) if callable(fn) else set()
-
-
-_INPUT_PARAMS = ("patch_embed", "pos_embed", "mask_token", "cls_token")
-_BLOCK = re.compile(r"blocks\.(\d+)\.")
-
-
-def _bare(name: str) -> str:
-    for prefix in ("module.", "_orig_mod."):  # DDP / torch.compile wrappers
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    return name
-
-
-def layer_id(name: str, num_blocks: int) -> int:
-    """Layer index of parameter ``name`` for layer decay: 0 for the input layer (``patch_embed``,
-    ``pos_embed*``, ``mask_token``), ``i + 1`` for ``blocks.{i}.*``, ``num_blocks + 1`` otherwise."""
-    bare = _bare(name)
-    if bare.startswith(_INPUT_PARAMS):
-        return 0
-    m = _BLOCK.match(bare)
-    return int(m.group(1)) + 1 if m else num_blocks + 1
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod")
+    return model
 
 
 def param_groups(model: torch.nn.Module, cfg: CfgNode) -> List[Dict]:
@@ -71,30 +50,31 @@ def param_groups(model: torch.nn.Module, cfg: CfgNode) -> List[Dict]:
         With ``SOLVER.LAYER_DECAY == 1``: ``[{"name": "decay", "params": [...], "weight_decay":
         SOLVER.WEIGHT_DECAY, "lr_scale": 1.0}, {"name": "no_decay", ..., "weight_decay": 0.0}]``.
         With ``LAYER_DECAY = d < 1``: one such pair per layer (``"layer{id}_decay"`` /
-        ``"layer{id}_no_decay"``) with ``"lr_scale": d ** (n + 1 - id)`` (see :func:`layer_id`).
+        ``"layer{id}_no_decay"``) with ``"lr_scale": d ** (num_layers - 1 - id)`` (``model.get_layer_id``).
 
     Raises:
         ValueError: no trainable parameter; ``LAYER_DECAY`` outside (0, 1]; layer decay on a
-            model without ``blocks``.
+            model without ``get_layer_id``.
     """
-    skip = _no_weight_decay_names(model)
+    inner = _unwrap(model)
+    no_wd_fn = getattr(inner, "no_weight_decay", None)
+    skip = set(no_wd_fn()) if callable(no_wd_fn) else set()
     zero_1d = bool(cfg.SOLVER.ZERO_WD_1D_PARAM)
     decay_rate = float(cfg.SOLVER.LAYER_DECAY)
     if not 0.0 < decay_rate <= 1.0:
         raise ValueError(f"SOLVER.LAYER_DECAY must be in (0, 1], got {decay_rate}")
-    inner = model.module if hasattr(model, "module") else model
-    num_blocks = len(getattr(inner, "blocks", ()))
-    if decay_rate < 1.0 and num_blocks == 0:
-        raise ValueError(f"SOLVER.LAYER_DECAY < 1 needs a model with .blocks; {type(inner).__name__} has none")
+    if decay_rate < 1.0 and not callable(getattr(inner, "get_layer_id", None)):
+        raise ValueError(f"SOLVER.LAYER_DECAY < 1 needs a model with get_layer_id() / num_layers; "
+                         f"{type(inner).__name__} has none")
     groups: Dict[str, Dict] = {}
-    for name, p in model.named_parameters():
+    for name, p in inner.named_parameters():
         if not p.requires_grad:
             continue
-        no_wd = zero_1d and (p.ndim <= 1 or _bare(name) in skip)
+        no_wd = zero_1d and (p.ndim <= 1 or name in skip)
         kind = "no_decay" if no_wd else "decay"
         if decay_rate < 1.0:
-            lid = layer_id(name, num_blocks)
-            key, scale = f"layer{lid}_{kind}", decay_rate ** (num_blocks + 1 - lid)
+            lid = inner.get_layer_id(name)
+            key, scale = f"layer{lid}_{kind}", decay_rate ** (inner.num_layers - 1 - lid)
         else:
             key, scale = kind, 1.0
         if key not in groups:

@@ -28,9 +28,10 @@ from hiera_video.engine.checkpoint import (
     best_checkpoint_path,
     checkpoint_path,
     last_checkpoint,
-    load_checkpoint,
+    load_resume_checkpoint,
     make_checkpoint_state,
     prune_checkpoints,
+    remove_stale_temp_files,
     restore_checkpoint_state,
     save_checkpoint,
 )
@@ -38,7 +39,7 @@ from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.test_loop import ModelUnderTest, check_bad_fraction, run_multiview_tests
 from hiera_video.engine.train_loop import train_epoch
-from hiera_video.models import load_pretrained
+from hiera_video.models import load_pretrained, read_weights
 
 logger = logging.getLogger("hiera_video")
 
@@ -135,19 +136,21 @@ def train(cfg: CfgNode, task, device: torch.device):
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     start_epoch, best_top1 = 0, None
-    resume = last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
+    resume, state = None, None
+    if du.is_main_process():
+        remove_stale_temp_files(cfg.OUTPUT_DIR)
+    if cfg.TRAIN.AUTO_RESUME:
+        resume, state = load_resume_checkpoint(cfg.OUTPUT_DIR)
     if not resume and cfg.TRAIN.CHECKPOINT_FILE_PATH:
         load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
         logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
     ema = build_ema(model, cfg)
     if resume:
-        state = load_checkpoint(resume)
         start_epoch = restore_checkpoint_state(state, model, optimizer, scaler, ema=ema)
         best_top1 = state.get("best_top1")
         logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
 
-    if hasattr(model, "act_checkpoint"):
-        model.act_checkpoint = bool(cfg.MODEL.ACT_CHECKPOINT)
+    model.set_grad_checkpointing(bool(cfg.MODEL.ACT_CHECKPOINT))
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model %s: %.2fM parameters, input %s", cfg.MODEL.ARCH, n_params / 1e6, getattr(model, "input_size", "?"))
     train_model: nn.Module = model
@@ -164,7 +167,7 @@ def train(cfg: CfgNode, task, device: torch.device):
     val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
     bad_seen: Dict[str, str] = {}
     writer = _tensorboard_writer(cfg)
-    run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_top1)
+    run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_top1, checkpoint_meta(cfg))
     try:
         _train_epochs(cfg, task, run, dataset, val_cfg, val_set, start_epoch, device, bad_seen)
     finally:
@@ -190,11 +193,24 @@ def build_ema(model: nn.Module, cfg: CfgNode):
 
 
 class _TrainState:
-    """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, EMA, writer, best top-1."""
+    """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, EMA, writer, best top-1 and
+    the checkpoints' ``meta``."""
 
-    def __init__(self, model, train_model, optimizer, scaler, ema, writer, best_top1):
+    def __init__(self, model, train_model, optimizer, scaler, ema, writer, best_top1, meta):
         self.model, self.train_model, self.optimizer, self.scaler = model, train_model, optimizer, scaler
-        self.ema, self.writer, self.best_top1 = ema, writer, best_top1
+        self.ema, self.writer, self.best_top1, self.meta = ema, writer, best_top1, meta
+
+
+def checkpoint_meta(cfg: CfgNode) -> Dict:
+    """What a training checkpoint records so that it alone predicts named classes: ``arch``, ``class_names``
+    (``classes.json``, or None) and the data settings (frames, sampling rate, fps, crop size, mean / std)."""
+    return {
+        "arch": cfg.MODEL.ARCH,
+        "class_names": read_class_names(cfg, quiet=True),
+        "data": {"num_frames": int(cfg.DATA.NUM_FRAMES), "sampling_rate": int(cfg.DATA.SAMPLING_RATE),
+                 "fps": float(cfg.DATA.TARGET_FPS), "crop_size": int(cfg.DATA.TRAIN_CROP_SIZE),
+                 "mean": [float(v) for v in cfg.DATA.MEAN], "std": [float(v) for v in cfg.DATA.STD]},
+    }
 
 
 def _tensorboard_writer(cfg: CfgNode):
@@ -263,7 +279,8 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
         periodic = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last
         if periodic or improved:
             if du.is_main_process():
-                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_top1)
+                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_top1,
+                                              run.meta)
                 if periodic:
                     path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
                     save_checkpoint(path, state)
@@ -277,9 +294,10 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
             du.barrier()
 
 
-def read_class_names(cfg: CfgNode) -> Optional[list]:
+def read_class_names(cfg: CfgNode, quiet: bool = False) -> Optional[list]:
     """Class names from ``{PATH_TO_DATA_DIR}/classes.json`` (``{name: label}``, PySlowFast's classids
-    format), or None when absent or not covering labels ``0..NUM_CLASSES-1``."""
+    format), or None when absent or not covering labels ``0..NUM_CLASSES-1`` (a warning says so unless
+    ``quiet``)."""
     path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "classes.json")
     if not g_pathmgr.exists(path):
         return None
@@ -287,6 +305,8 @@ def read_class_names(cfg: CfgNode) -> Optional[list]:
         ids = json.load(f)
     names = {int(v): str(k) for k, v in ids.items()}
     if sorted(names) != list(range(cfg.MODEL.NUM_CLASSES)):
+        if quiet:
+            return None
         logger.warning("%s does not map labels 0..%d; reporting without class names", path, cfg.MODEL.NUM_CLASSES - 1)
         return None
     return [names[i] for i in range(cfg.MODEL.NUM_CLASSES)]
@@ -298,16 +318,14 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
     With ``ema`` (the run's ``AveragedModel``) its weights are tested the same way into
     ``OUTPUT_DIR/test_ema/``; the returned report then also has ``ema_top1`` and ``ema_report_path``.
     """
-    source = None
-    if cfg.TEST.CHECKPOINT_FILE_PATH:
+    source, recorded_names = None, None
+    if cfg.TEST.CHECKPOINT_FILE_PATH or model is None:
+        source = cfg.TEST.CHECKPOINT_FILE_PATH or last_checkpoint(cfg.OUTPUT_DIR)
         model = task.build_model().to(device)
-        load_pretrained(model, cfg.TEST.CHECKPOINT_FILE_PATH)
-        source = cfg.TEST.CHECKPOINT_FILE_PATH
-    elif model is None:
-        model = task.build_model().to(device)
-        source = last_checkpoint(cfg.OUTPUT_DIR)
         if source:
-            load_pretrained(model, source)
+            weights = read_weights(source)
+            load_pretrained(model, weights)
+            recorded_names = weights.meta.get("class_names")  # our checkpoints record them
         else:
             logger.warning("no checkpoint to test (TEST.CHECKPOINT_FILE_PATH empty, none in OUTPUT_DIR): "
                            "testing randomly initialised weights")
@@ -319,7 +337,10 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
     if ema is not None:  # the EMA weights of this run, on the same decoded views, into test_ema/
         targets["test_ema"] = ModelUnderTest(ema.module, os.path.join(cfg.OUTPUT_DIR, "test_ema"),
                                          {**extra, "weights": "ema"})
-    reports = run_multiview_tests(cfg, targets, task, dataset, device, class_names=read_class_names(cfg))
+    class_names = read_class_names(cfg)
+    if class_names is None and recorded_names and len(recorded_names) == cfg.MODEL.NUM_CLASSES:
+        class_names = list(recorded_names)
+    reports = run_multiview_tests(cfg, targets, task, dataset, device, class_names=class_names)
     report = reports["test"]
     report["report_path"] = os.path.join(targets["test"].out_dir, "report.json")
     logger.info(

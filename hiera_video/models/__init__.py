@@ -1,28 +1,43 @@
-"""Hiera models: official-architecture Hiera (video and image), its MAE, factories and checkpoint loading.
+"""Hiera models: official-architecture Hiera (video and image), its MAE, factories, weights.
 
-Public API::
+Public API (timm's names)::
 
-    create_model(name, num_classes=None, checkpoint=None, **overrides) -> Hiera  # or MaskedAutoencoderHiera
-    model(x) -> logits                                    # hiera_*: x (B, 3, T, H, W) -> (B, num_classes)
+    create_model(name, *, pretrained=False, num_classes=None, checkpoint=None, **overrides)
+    model(x) == model.forward_head(model.forward_features(x))   # hiera_*: (B, 3, T, H, W) -> (B, num_classes)
+    model.forward_features(x) -> (B, N, C)                      # final-stage tokens
+    model.forward_intermediates(x, indices=None, stop_early=False, intermediates_only=False)
+    model.feature_info, model.pretrained_cfg, model.reset_classifier(n), model.set_grad_checkpointing()
     mae(x, mask_ratio=None, mask=None) -> (loss, pred, label, mask)   # mae_hiera_*: see mae.py
     list_models(pattern=None) -> list[str]
+    read_weights(source) / read_checkpoint(source): the one reader of every weights format (weights.py)
     load_pretrained(model, source) -> {"reset": [...], "interpolated": [...], "dropped": [...]}
+    save_pretrained(model, folder): config.json + model.safetensors (the official from_pretrained reads it)
 """
 
-from .checkpoint import CheckpointMismatchError, load_pretrained, read_state_dict
-from .hiera import Head, Hiera, HieraBlock, MaskUnitAttention, PatchEmbed
+from .blocks import Head, HieraBlock, MaskUnitAttention, PatchEmbed
+from .checkpoint import CheckpointMismatchError, load_pretrained
+from .hiera import Hiera
 from .layout import Reroll, Unroll, undo_windowing
 from .mae import MaskedAutoencoderHiera
+from .pretrained import PRETRAINED_TAGS, pretrained_cfg
 from .registry import OFFICIAL_CHECKPOINTS, OFFICIAL_MAE_CHECKPOINTS, create_model, list_models, model_config
+from .weights import CheckpointError, Weights, read_checkpoint, read_state_dict, read_weights, save_pretrained
 
 __all__ = [
     "create_model",
     "list_models",
     "model_config",
+    "pretrained_cfg",
+    "PRETRAINED_TAGS",
     "Hiera",
     "MaskedAutoencoderHiera",
     "load_pretrained",
+    "read_weights",
+    "read_checkpoint",
     "read_state_dict",
+    "save_pretrained",
+    "Weights",
+    "CheckpointError",
     "CheckpointMismatchError",
     "OFFICIAL_CHECKPOINTS",
     "OFFICIAL_MAE_CHECKPOINTS",

@@ -21,74 +21,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-from typing import Any, Dict, List, Mapping, Union
+from typing import Dict, List, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from iopath.common.file_io import g_pathmgr
+
+from .weights import CheckpointError, CheckpointMismatchError, Source, Weights, read_weights  # noqa: F401
 
 logger = logging.getLogger("hiera_video.models")
 
 MAE_ONLY_PREFIXES = ("decoder", "mask_token", "encoder_norm", "multi_scale_fusion_heads")
-_STRIP_PREFIXES = ("module.", "_orig_mod.")
 _HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
-Source = Union[str, os.PathLike, Mapping[str, Any]]
-
-
-class CheckpointMismatchError(RuntimeError):
-    """The checkpoint's keys or shapes cannot be reconciled with the model; the message lists them."""
-
-
-def _is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
-def _unwrap(obj: Any, where: str) -> Dict[str, torch.Tensor]:
-    """Find the state dict inside a loaded checkpoint object and strip wrapper prefixes."""
-    if not isinstance(obj, Mapping):
-        raise CheckpointMismatchError(f"{where}: expected a dict, got {type(obj).__name__}")
-    for container in ("model_state", "model", "state_dict"):
-        if isinstance(obj.get(container), Mapping):
-            obj = obj[container]
-            break
-    non_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if non_tensors:
-        raise CheckpointMismatchError(
-            f"{where}: no state dict found (looked for 'model_state', 'model', 'state_dict'); "
-            f"non-tensor entries: {sorted(map(str, non_tensors))[:20]}"
-        )
-    state: Dict[str, torch.Tensor] = {}
-    for key, value in obj.items():
-        for prefix in _STRIP_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        state[key] = value
-    return state
-
-
-def read_state_dict(source: Source) -> Dict[str, torch.Tensor]:
-    """Load a checkpoint and return its flat model state dict (CPU tensors, prefixes stripped).
-
-    Args:
-        source: http(s) URL (downloaded and cached by ``torch.hub.load_state_dict_from_url``), a local
-            or iopath path (read through ``g_pathmgr``), or an already loaded checkpoint / state dict.
-    Both loaders use ``weights_only=True``: no arbitrary pickled objects are executed.
-
-    Raises:
-        CheckpointMismatchError: the object holds no recognisable state dict.
-    """
-    if isinstance(source, Mapping):
-        return _unwrap(source, "checkpoint")
-    path = os.fspath(source)
-    if _is_url(path):
-        obj = torch.hub.load_state_dict_from_url(path, map_location="cpu", weights_only=True)
-    else:
-        with g_pathmgr.open(path, "rb") as f:
-            obj = torch.load(f, map_location="cpu", weights_only=True)
-    return _unwrap(obj, path)
 
 
 def interpolate_pos_embed(
@@ -146,14 +91,15 @@ def _target_grid(key: str, model: nn.Module) -> List[int]:
     return grid
 
 
-def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
+def load_pretrained(model: nn.Module, source: Union[Source, Weights]) -> Dict[str, List[str]]:
     """Load ``source`` into ``model`` (a ``Hiera`` or ``MaskedAutoencoderHiera``), adapting head, position
     embeddings and MAE keys.
 
     Args:
         model: the model to fill; its parameters not in the checkpoint are only allowed for a reset head.
             An MAE model needs every key of an MAE checkpoint (official ``mae_hiera_*.pth`` or our own).
-        source: path, URL or loaded checkpoint (see ``read_state_dict``).
+        source: anything ``weights.read_weights`` reads (path, folder, URL, ``hf-hub:`` id, loaded dict) or
+            the ``Weights`` it returned.
 
     Returns:
         ``{"reset": [...], "interpolated": [...], "dropped": [...]}``: keys kept at the model's fresh init,
@@ -162,7 +108,8 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
     Raises:
         CheckpointMismatchError: missing keys, unexpected keys or shape mismatches other than the above.
     """
-    state = dict(read_state_dict(source))
+    weights = source if isinstance(source, Weights) else read_weights(source)
+    state = dict(weights.state_dict)
     expected = model.state_dict()
     report: Dict[str, List[str]] = {"reset": [], "interpolated": [], "dropped": []}
 
@@ -217,9 +164,9 @@ def load_pretrained(model: nn.Module, source: Source) -> Dict[str, List[str]]:
         parts = [f"{title} {keys}" for title, keys in
                  (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong_shape))
                  if keys]
-        raise CheckpointMismatchError("checkpoint does not match the model: " + "; ".join(parts))
+        raise CheckpointMismatchError(f"{weights.source}: does not match {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state, strict=False)
-    where = "a state dict" if isinstance(source, Mapping) else os.fspath(source)
+    where = weights.source
     logger.info(
         "load_pretrained: %s into %s: used %d checkpoint keys %s; dropped %d %s; initialised %d model keys fresh "
         "%s; interpolated %s", where, type(model).__name__, len(state), compact_keys(state), len(report["dropped"]),

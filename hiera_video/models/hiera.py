@@ -19,164 +19,10 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint
 
-from .layout import Reroll, Unroll, check_geometry, pool_tokens
-
-_CONV_BY_DIMS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample (Huang et al., 2016); identity in eval mode or when ``p == 0``."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        survive = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * survive.div_(keep)
-
-
-class Mlp(nn.Module):
-    """Two-layer perceptron ``fc1 -> act -> fc2`` (keys ``fc1.*``, ``fc2.*`` as in timm's ``Mlp``)."""
-
-    def __init__(self, dim: int, hidden: int, act_layer: Callable[[], nn.Module] = nn.GELU) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class MaskUnitAttention(nn.Module):
-    """Multi-head self-attention, global or within mask units, with optional q-pooling (paper Sec. 3).
-
-    Args:
-        dim, dim_out: input / output channels.
-        heads: number of heads; ``head_dim = dim_out // heads``.
-        q_stride: flattened q-pooling stride (1 = no pooling, 4 = 2x2 spatial pooling).
-        window_size: tokens per mask unit *after* pooling (only used when ``use_mask_unit_attn``).
-        use_mask_unit_attn: attend only within a mask unit (window) instead of globally.
-
-    Input ``[B, N, dim]`` in unrolled order (see ``layout.Unroll``); output ``[B, N // q_stride, dim_out]``.
-    Number of windows: ``N // (q_stride * window_size)`` when ``use_mask_unit_attn`` else 1 (official rule).
-    """
-
-    def __init__(self, dim: int, dim_out: int, heads: int, q_stride: int = 1, window_size: int = 0,
-                 use_mask_unit_attn: bool = False) -> None:
-        super().__init__()
-        self.dim, self.dim_out, self.heads, self.head_dim = dim, dim_out, heads, dim_out // heads
-        self.q_stride, self.window_size, self.use_mask_unit_attn = q_stride, window_size, use_mask_unit_attn
-        self.qkv = nn.Linear(dim, 3 * dim_out)
-        self.proj = nn.Linear(dim_out, dim_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, num_tokens, _ = x.shape
-        heads, head_dim = self.heads, self.head_dim
-        windows = num_tokens // (self.q_stride * self.window_size) if self.use_mask_unit_attn else 1
-        qkv = self.qkv(x)
-        if windows == 1:
-            # [B, N, 3*D] -> [B, N, 3, h, d] -> [3, B, h, N, d]
-            qkv = qkv.view(batch, num_tokens, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
-        else:
-            # The window index varies fastest along N (token n lies in window n % windows), see Unroll.
-            per_window = num_tokens // windows
-            # [B, N, 3*D] -> [B, L, W, 3, h, d] -> [3, B, W, h, L, d] -> [3, B*W, h, L, d]
-            qkv = qkv.view(batch, per_window, windows, 3, heads, head_dim).permute(3, 0, 2, 4, 1, 5)
-            qkv = qkv.reshape(3, batch * windows, heads, per_window, head_dim)
-        q, k, v = qkv.unbind(0)
-        if self.q_stride > 1:
-            # [B', h, L, d] -> [B', h, q_stride, L / q_stride, d] -> max over q_stride -> [B', h, Lq, d]
-            q = q.reshape(q.shape[0], heads, self.q_stride, -1, head_dim).amax(dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)  # [B', h, Lq, d]
-        if windows == 1:
-            # [B, h, Nq, d] -> [B, Nq, h, d] -> [B, Nq, D]
-            out = out.transpose(1, 2).reshape(batch, -1, self.dim_out)
-        else:
-            # [B*W, h, Lq, d] -> [B, W, h, Lq, d] -> [B, Lq, W, h, d] -> [B, Lq*W, D]
-            out = out.view(batch, windows, heads, -1, head_dim).permute(0, 3, 1, 2, 4)
-            out = out.reshape(batch, -1, self.dim_out)
-        return self.proj(out)
-
-
-class HieraBlock(nn.Module):
-    """Pre-norm transformer block; the first block of a stage changes width and q-pools (paper Sec. 3).
-
-    Input ``[B, N, dim]`` -> output ``[B, N // q_stride, dim_out]``. When ``dim != dim_out`` the residual
-    branch is ``pool(proj(norm1(x)))`` (official ``HieraBlock``); ``proj`` exists only in that case.
-    """
-
-    def __init__(self, dim: int, dim_out: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0,
-                 norm_layer: Callable[[int], nn.Module] = nn.LayerNorm, act_layer: Callable[[], nn.Module] = nn.GELU,
-                 q_stride: int = 1, window_size: int = 0, use_mask_unit_attn: bool = False) -> None:
-        super().__init__()
-        self.dim, self.dim_out = dim, dim_out
-        self.norm1 = norm_layer(dim)
-        self.attn = MaskUnitAttention(dim, dim_out, heads, q_stride, window_size, use_mask_unit_attn)
-        self.norm2 = norm_layer(dim_out)
-        self.mlp = Mlp(dim_out, int(dim_out * mlp_ratio), act_layer=act_layer)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        if dim != dim_out:
-            self.proj = nn.Linear(dim, dim_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        normed = self.norm1(x)
-        if self.dim != self.dim_out:
-            x = pool_tokens(self.proj(normed), self.attn.q_stride)
-        x = x + self.drop_path(self.attn(normed))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
-
-
-class Head(nn.Module):
-    """Classification head ``dropout -> Linear``: ``[B, dim] -> [B, num_classes]`` logits.
-
-    Unlike the official ``hiera.Head`` there is no softmax in eval mode; logits come out in every mode.
-    Pass ``act`` (e.g. ``partial(torch.softmax, dim=-1)``) to apply a function in *both* modes.
-    """
-
-    def __init__(self, dim: int, num_classes: int, dropout_rate: float = 0.0,
-                 act: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout_rate) if dropout_rate > 0 else nn.Identity()
-        self.projection = nn.Linear(dim, num_classes)
-        self.act = act
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.projection(self.dropout(x))
-        return x if self.act is None else self.act(x)
-
-
-class PatchEmbed(nn.Module):
-    """N-D patch embedding: ``(B, C_in, *spatial) -> [B, N, dim_out]`` tokens in raster order.
-
-    With a ``mask`` (``[B, 1, *mask_grid]``, True = keep) the input is zeroed outside kept mask units
-    (nearest-neighbour upsampled) before the convolution so overlapping kernels do not leak masked pixels
-    (official ``do_masked_conv``).
-    """
-
-    def __init__(self, dim_in: int, dim_out: int, kernel: Sequence[int], stride: Sequence[int],
-                 padding: Sequence[int]) -> None:
-        super().__init__()
-        self.spatial_dims = len(kernel)
-        self.proj = _CONV_BY_DIMS[self.spatial_dims](
-            dim_in, dim_out, kernel_size=tuple(kernel), stride=tuple(stride), padding=tuple(padding))
-
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if mask is not None:
-            keep = mask.float()
-            if keep.shape[2:] != x.shape[2:]:
-                keep = F.interpolate(keep, size=x.shape[2:])
-            x = x * keep.bool()
-        x = self.proj(x)
-        # [B, C, *grid] -> [B, C, N] -> [B, N, C]
-        return x.flatten(2).transpose(1, 2)
+from .blocks import _CONV_BY_DIMS, DropPath, Head, HieraBlock, MaskUnitAttention, Mlp, PatchEmbed  # noqa: F401
+from .layout import Reroll, Unroll, check_geometry
 
 
 class Hiera(nn.Module):
@@ -200,12 +46,21 @@ class Hiera(nn.Module):
         ValueError: axes that do not divide into whole patches / mask units / pooling windows (e.g. for the
             video template H and W must be multiples of 32 and T a multiple of 2), or ``q_pool >= len(stages)``.
 
-    ``forward`` returns logits ``(B, num_classes)`` in train and eval mode (the official model returns
-    softmax probabilities in eval mode).
+    Model API (timm's names, made video-aware):
 
-    Attribute ``act_checkpoint`` (default False; ``MODEL.ACT_CHECKPOINT``): in training, run every block
-    under ``torch.utils.checkpoint`` (non-reentrant), keeping only block inputs and recomputing the rest
-    in backward: less activation memory for one more forward of the blocks; results are unchanged.
+    * ``forward(x) = forward_head(forward_features(x))``: logits ``(B, num_classes)`` in train and eval mode
+      (the official model returns softmax probabilities in eval mode);
+    * ``forward_features(x)``: final-stage tokens ``(B, N, C)``; ``forward_head(x, pre_logits=False)``;
+    * ``forward_intermediates(x, indices, stop_early, intermediates_only)``: per-stage maps in spatial order;
+      ``feature_info``: channels and strides per stage;
+    * ``reset_classifier(num_classes)``, ``set_grad_checkpointing(enable)``, ``no_weight_decay()``,
+      ``get_layer_id(param_name)`` / ``num_layers`` (layer-wise lr decay);
+    * ``config``: the constructor arguments (what ``save_pretrained`` writes to ``config.json``);
+      ``pretrained_cfg``: set by ``create_model`` (weights, input size, frames, mean / std, class names).
+
+    ``grad_checkpointing`` (default False; ``set_grad_checkpointing``, ``MODEL.ACT_CHECKPOINT``): in training,
+    run every block under ``torch.utils.checkpoint`` (non-reentrant), keeping only block inputs and recomputing
+    the rest in backward: less activation memory for one more forward of the blocks; results are unchanged.
     """
 
     def __init__(
@@ -220,6 +75,9 @@ class Hiera(nn.Module):
         head_init_scale: float = 0.001, sep_pos_embed: bool = False,
     ) -> None:
         super().__init__()
+        # constructor arguments, as the official model's `config` (config.json of save_pretrained)
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.pretrained_cfg: dict = {}
         if isinstance(norm_layer, str):
             norm_layer = partial(getattr(nn, norm_layer), eps=1e-6)
         if not 0 <= q_pool < len(stages):
@@ -241,7 +99,9 @@ class Hiera(nn.Module):
         self.mask_spatial_shape = [n // m for n, m in zip(self.tokens_spatial_shape, mask_unit_size)]
         self.stage_ends = [sum(stages[: i + 1]) - 1 for i in range(len(stages))]
         self.sep_pos_embed = sep_pos_embed
-        self.act_checkpoint = False
+        self.grad_checkpointing = False
+        self.head_init_scale = float(head_init_scale)
+        self.head_dropout = float(head_dropout)
 
         self.patch_embed = PatchEmbed(in_chans, embed_dim, patch_kernel, patch_stride, patch_padding)
         grid = self.tokens_spatial_shape
@@ -284,6 +144,7 @@ class Hiera(nn.Module):
             dim = dim_out
         self.stage_dims.append(dim)
         self.num_features = dim
+        self.feature_info = self._feature_info()
 
         self.norm = norm_layer(dim)
         self.head = Head(dim, num_classes, dropout_rate=head_dropout)
@@ -378,18 +239,134 @@ class Hiera(nn.Module):
         return x, intermediates
 
     def run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """``block(x)``; with ``act_checkpoint`` on, in training with gradients, under non-reentrant
+        """``block(x)``; with ``grad_checkpointing`` on, in training with gradients, under non-reentrant
         ``torch.utils.checkpoint``: only the block's input is kept and the block runs again in backward."""
-        if self.act_checkpoint and self.training and torch.is_grad_enabled():
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             return torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
         return block(x)
 
-    def forward_features(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Per-stage feature maps in spatial order, channels first: ``[(B, C_i, *grid_i)]``, e.g. for the
-        video template ``(B, C_i, T/2, H/4/2^i, W/4/2^i)`` (i-th stage, widths ``stage_dims``)."""
-        _, maps = self.forward_tokens(x, return_intermediates=True)
-        # [B, *grid, C] -> [B, C, *grid]
-        return [m.movedim(-1, 1).contiguous() for m in maps]
+    # --------------------------------------------------------------------------------------- timm-style API
+
+    def _feature_info(self) -> List[dict]:
+        """Per stage: ``num_chs`` (channels), ``reduction`` (spatial stride in pixels), ``stride`` (per input
+        axis: frames / pixels per token, e.g. ``(2, 4, 4)`` for stage 0 of the video template) and ``module``
+        (the block that ends the stage), timm's ``feature_info`` keys plus ``stride``."""
+        info, stride = [], list(self.patch_stride)
+        for i, (end, dim) in enumerate(zip(self.stage_ends, self.stage_dims)):
+            if 0 < i <= self.q_pool:
+                stride = [s * q for s, q in zip(stride, self.q_stride)]
+            info.append({"num_chs": dim, "reduction": stride[-1], "stride": tuple(stride), "module": f"blocks.{end}"})
+        return info
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation (gradient) checkpointing of every block in training (timm's name; ``MODEL.ACT_CHECKPOINT``)."""
+        self.grad_checkpointing = bool(enable)
+
+    @property
+    def num_layers(self) -> int:
+        """Layer ids for layer-wise lr decay: ``0`` (input) .. ``len(blocks) + 1`` (norm, head, the rest)."""
+        return len(self.blocks) + 2
+
+    def get_layer_id(self, param_name: str) -> int:
+        """Layer id of parameter ``param_name`` (a name of ``named_parameters()``) for layer-wise lr decay:
+        0 for the input layer (``patch_embed``, position embeddings, ``mask_token``), ``i + 1`` for
+        ``blocks.{i}.*``, ``num_layers - 1`` for everything else (final norm, head, an MAE's decoder).
+        Source: BEiT / MAE ``param_groups_lrd``; PySlowFast ``get_param_groups``."""
+        if param_name.startswith(("patch_embed", "pos_embed", "mask_token", "cls_token")):
+            return 0
+        if param_name.startswith("blocks."):
+            return int(param_name.split(".", 2)[1]) + 1
+        return self.num_layers - 1
+
+    def get_classifier(self) -> nn.Module:
+        """The classification layer (``head.projection``)."""
+        return self.head.projection
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head with a fresh one of ``num_classes`` outputs (official init: trunc-normal 0.02 weight
+        and 0.02 bias, both scaled by ``head_init_scale``); ``num_classes=0`` makes ``forward`` return the
+        pooled features ``(B, num_features)`` (timm's convention)."""
+        self.num_classes = int(num_classes)
+        self.config["num_classes"] = self.num_classes
+        device = self.norm.weight.device
+        if self.num_classes <= 0:
+            self.head = nn.Identity()
+            return
+        self.head = Head(self.num_features, self.num_classes, dropout_rate=self.head_dropout).to(device)
+        nn.init.trunc_normal_(self.head.projection.weight, std=0.02)
+        nn.init.constant_(self.head.projection.bias, 0.02)
+        with torch.no_grad():
+            self.head.projection.weight.mul_(self.head_init_scale)
+            self.head.projection.bias.mul_(self.head_init_scale)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder output before pooling: final-stage tokens ``(B, N, C)`` (timm's ``forward_features``), e.g.
+        ``(B, 8 * 7 * 7, 768)`` for ``hiera_base_16x224``; ``x`` is ``(B, 3, T, H, W)`` (``(B, 3, H, W)``
+        for image models). Tokens are in spatial (T-major raster) order when every unroll stride is consumed
+        by q-pooling (``q_pool = len(stages) - 1``, all shipped models).
+
+        Raises:
+            ValueError: ``x`` is not ``(B, in_chans, *input_size)``.
+        """
+        x, _ = self.forward_tokens(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Tokens ``(B, N, C)`` -> mean over tokens -> final LayerNorm -> ``(B, num_features)`` with
+        ``pre_logits=True``, else the head's logits ``(B, num_classes)`` (no softmax in any mode)."""
+        x = self.norm(x.mean(dim=1))
+        return x if pre_logits else self.head(x)
+
+    def _stage_indices(self, indices: Optional[Union[int, Sequence[int]]]) -> List[int]:
+        num = len(self.stage_ends)
+        if indices is None:
+            return list(range(num))
+        if isinstance(indices, int):
+            if not 0 < indices <= num:
+                raise ValueError(f"indices={indices}: take the last n stages, 1 <= n <= {num}")
+            return list(range(num - indices, num))
+        picked = sorted({i % num if -num <= i < num else num for i in indices})
+        if not picked or picked[-1] >= num:
+            raise ValueError(f"indices {list(indices)}: stage indices must lie in [-{num}, {num})")
+        return picked
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: Optional[Union[int, Sequence[int]]] = None,
+        stop_early: bool = False,
+        intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Per-stage feature maps for dense tasks (detection, segmentation), as timm's ``forward_intermediates``.
+
+        Args:
+            x: ``(B, 3, T, H, W)`` video or ``(B, 3, H, W)`` image, the model's ``input_size``.
+            indices: stages to return: None = all, an int ``n`` = the last ``n``, or a sequence of stage
+                indices (negative counts from the end).
+            stop_early: skip the blocks after the last requested stage.
+            intermediates_only: return only the maps.
+
+        Returns:
+            ``maps`` or ``(final_tokens (B, N, C), maps)``: maps in spatial order, channels first,
+            ``(B, C_i, T_i, H_i, W_i)`` for video (``hiera_base_16x224``: ``(B, 96 * 2^i, 8, 56 / 2^i,
+            56 / 2^i)``) and ``(B, C_i, H_i, W_i)`` for images; ``C_i`` and strides in ``feature_info``.
+            With ``stop_early`` the tokens are those of the last block run.
+
+        Raises:
+            ValueError: bad ``indices`` or input shape.
+        """
+        wanted = self._stage_indices(indices)
+        last_block = self.stage_ends[wanted[-1]] if stop_early else len(self.blocks) - 1
+        take = {self.stage_ends[i] for i in wanted}
+        x = self._check_input(x)
+        x = self.unroll(self.patch_embed(x) + self.get_pos_embed())
+        maps: List[torch.Tensor] = []
+        for i, block in enumerate(self.blocks[: last_block + 1]):
+            x = self.run_block(block, x)
+            if i in take:
+                # [B, *grid, C] -> [B, C, *grid]
+                maps.append(self.reroll(x, i).movedim(-1, 1).contiguous())
+        return maps if intermediates_only else (x, maps)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``x (B, C_in, *input_size)`` -> logits ``(B, num_classes)`` (no softmax, any mode).
@@ -397,10 +374,17 @@ class Hiera(nn.Module):
         With ``mask`` (bool ``[B, num_mask_units]``, True = keep) returns the encoder tokens
         ``[B, N_kept, C_last]`` without pooling or head, as the official forward does.
         """
-        x, _ = self.forward_tokens(x, mask)
         if mask is not None:
-            return x
-        return self.head(self.norm(x.mean(dim=1)))
+            return self.forward_tokens(x, mask)[0]
+        return self.forward_head(self.forward_features(x))
+
+    def save_pretrained(self, folder: str) -> str:
+        """Write ``config.json`` + ``model.safetensors`` to ``folder`` (``weights.save_pretrained``): the layout
+        of the official Hub repositories, read by ``hiera.Hiera.from_pretrained`` and by
+        ``create_model(name, checkpoint=folder)``. Returns ``folder``."""
+        from .weights import save_pretrained
+
+        return save_pretrained(self, folder)
 
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,9 +38,8 @@ import torch.nn as nn
 
 from .hiera import _CONV_BY_DIMS, Hiera, HieraBlock
 from .layout import undo_windowing
+from .weights import EXTRA_ARGS  # noqa: F401  (ours only: mask_ratio, norm_pix_loss)
 
-#: constructor arguments of ours that the official ``MaskedAutoencoderHiera`` does not take.
-EXTRA_ARGS = ("mask_ratio", "norm_pix_loss")
 
 
 def apply_fusion_head(head: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +79,7 @@ class MaskedAutoencoderHiera(Hiera):
     Attributes (official names): ``pred_stride`` (pixels per prediction patch side: patch stride x q-stride
     ^ q_pool = 16 for both templates), ``tokens_spatial_shape_final`` (prediction grid, video ``T/2 x H/16 x
     W/16``), ``mask_unit_spatial_shape_final`` (prediction tokens per mask unit, video ``1 x 2 x 2``).
-    ``act_checkpoint`` (``MODEL.ACT_CHECKPOINT``) checkpoints the decoder blocks as well as the encoder's: the
+    ``set_grad_checkpointing()`` (``MODEL.ACT_CHECKPOINT``) checkpoints the decoder blocks as well as the encoder's: the
     decoder attends over all ``N`` positions, so at 0.9 masking it holds most of a step's activations.
     """
 
@@ -248,7 +247,7 @@ class MaskedAutoencoderHiera(Hiera):
         x = full.reshape(batch, -1, dim) + self.decoder_pos_embed
         visible = visible.reshape(batch, -1)
         for block in self.decoder_blocks:
-            x = self.run_block(block, x)  # checkpointed too with act_checkpoint: it sees all N tokens
+            x = self.run_block(block, x)  # checkpointed too (grad_checkpointing): it sees all N tokens
         return self.decoder_pred(self.decoder_norm(x)), visible
 
     def get_pixel_label(self, x: torch.Tensor, masked: torch.Tensor, norm: Optional[bool] = None) -> torch.Tensor:
