@@ -54,7 +54,7 @@ sys.path.insert(0, ROOT)
 from hiera_video.config import load_config  # noqa: E402
 from hiera_video.data.kinetics import Kinetics, collate_train  # noqa: E402
 from hiera_video.data.ssv2 import SSv2  # noqa: E402
-from hiera_video.data.synthetic import write_video  # noqa: E402
+from hiera_video.prep.synthetic import write_video  # noqa: E402
 from hiera_video.data.transforms import train_transform  # noqa: E402
 
 INSTALL_REF = "pip install pytorchvideo==0.1.5"

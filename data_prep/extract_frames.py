@@ -25,8 +25,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.folders import VIDEO_EXTENSIONS
-from hiera_video.data.frames import AVA_PRESET, FAILED_CSV, extract_tree
+from hiera_video.prep.folders import VIDEO_EXTENSIONS
+from hiera_video.prep.extract_frames import AVA_PRESET, FAILED_CSV, extract_tree
 from hiera_video.utils.parallel import summarize
 
 

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.folders import scan_class_folders, split_per_class, write_kinetics_lists  # noqa: E402
+from hiera_video.prep.folders import scan_class_folders, split_per_class, write_kinetics_lists  # noqa: E402
 
 
 def main(argv=None) -> int:

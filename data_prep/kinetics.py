@@ -21,8 +21,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.kinetics_prep import DEFAULT_EXTENSIONS, prepare_kinetics  # noqa: E402
-from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
+from hiera_video.prep.kinetics import DEFAULT_EXTENSIONS, prepare_kinetics  # noqa: E402
+from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -22,8 +22,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.folders import VIDEO_EXTENSIONS
-from hiera_video.data.resize import FAILED_CSV, resize_tree
+from hiera_video.prep.folders import VIDEO_EXTENSIONS
+from hiera_video.prep.resize import FAILED_CSV, resize_tree
 from hiera_video.utils.parallel import summarize
 
 

@@ -32,8 +32,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.lists import prepared_lists_summary  # noqa: E402
-from hiera_video.data.ssv2_prep import prepare_ssv2, prepare_ssv2_frames  # noqa: E402
+from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
+from hiera_video.prep.ssv2 import prepare_ssv2, prepare_ssv2_frames  # noqa: E402
 
 
 def main(argv=None) -> int:

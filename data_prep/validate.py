@@ -18,8 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.decoders import BACKENDS, BackendUnavailableError  # noqa: E402
-from hiera_video.data.validate import validate_list, write_reports  # noqa: E402
+from hiera_video.data.decoding import BACKENDS, BackendUnavailableError  # noqa: E402
+from hiera_video.prep.validate import validate_list, write_reports  # noqa: E402
 
 
 def main(argv=None) -> int:

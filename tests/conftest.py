@@ -69,7 +69,7 @@ def read_frame_ids():
 
 @pytest.fixture
 def make_video(tmp_path):
-    from hiera_video.data.synthetic import write_video
+    from hiera_video.prep.synthetic import write_video
 
     counter = {"n": 0}
 

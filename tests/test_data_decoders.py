@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from hiera_video.data import decoder_torchcodec as TC
-from hiera_video.data import decoders as D
+from hiera_video.data.decoding import torchcodec as TC
+from hiera_video.data.decoding import clips as D
+from hiera_video.data.decoding import pyav as PYAV
 from hiera_video.data import sampling as S
-from hiera_video.data.decoders import BackendUnavailableError, VideoDecodeError, decode_clips, open_video
+from hiera_video.data.decoding import BackendUnavailableError, VideoDecodeError, decode_clips, open_video
 
 BACKENDS = ["pyav", "decord", "torchcodec"]
 FORMATS = [  # (container, codec, write kwargs)
@@ -270,7 +271,7 @@ def test_pyav_first_pts_from_a_container_whose_start_time_is_not_0(tmp_path, id_
     with av.open(path) as c:
         start = c.streams.video[0].start_time
     assert start and start > 0
-    monkeypatch.setattr(D.PX, "decode_first_frame", lambda *a: pytest.fail("frame 0 decoded on open"))
+    monkeypatch.setattr(PYAV.PX, "decode_first_frame", lambda *a: pytest.fail("frame 0 decoded on open"))
     for idx in ([0, 5], [60, 64, 68], [99], [3, 98]):
         r = open_video(path, "pyav")
         assert r._index.first_pts == start and r._fast_ok
@@ -319,7 +320,7 @@ class _P:  # a packet as container_first_pts sees it
 def test_container_first_pts_rules(packets, start, fmt, expected):
     from types import SimpleNamespace
 
-    from hiera_video.data import pyav_index as PX
+    from hiera_video.data.decoding import pyav_index as PX
 
     container, stream = SimpleNamespace(format=SimpleNamespace(name=fmt)), SimpleNamespace(start_time=start)
     assert PX.container_first_pts(container, stream, PX.Head(packets)) == expected
@@ -328,7 +329,7 @@ def test_container_first_pts_rules(packets, start, fmt, expected):
 
 @pytest.mark.parametrize("fault", ["early_drain", "lost_wanted_frame", "out_of_order"])
 def test_pyav_inconsistent_fast_pass_falls_back_to_the_plain_one(make_video, read_frame_ids, monkeypatch, fault):
-    from hiera_video.data.pyav_index import FastSeek
+    from hiera_video.data.decoding.pyav_index import FastSeek
 
     path = _h264(make_video, "mp4")
     real = FastSeek.frames
@@ -364,8 +365,8 @@ def test_pyav_fast_pass_at_a_truncated_end(make_video, truncate_file, read_frame
 
 def test_decode_clips_opens_the_container_once(make_video, make_vfr_video, monkeypatch):
     opens = []
-    real_open = D.av.open
-    monkeypatch.setattr(D.av, "open", lambda *a, **k: opens.append(a[0]) or real_open(*a, **k))
+    real_open = PYAV.av.open
+    monkeypatch.setattr(PYAV.av, "open", lambda *a, **k: opens.append(a[0]) or real_open(*a, **k))
     cases = [(_h264(make_video, "mp4"), [[100, 104], [120, 124]]),  # seek pass on the probe's container
              (make_video(num_frames=60, codec="mpeg4", container="avi"), [[30, 40]]),  # frame 0 decoded on open
              (_h264(make_video, "mkv"), [[0, 10, 20]]),  # from the start: the head packets are replayed
@@ -491,7 +492,7 @@ def test_torchcodec_unavailable_is_a_clear_setup_error(make_video, monkeypatch, 
     assert type(err) is BackendUnavailableError and str(err) == str(info.value)
     # Datasets and the validator stop at once, before any video is read.
     from hiera_video.data.kinetics import Kinetics
-    from hiera_video.data.validate import validate_list
+    from hiera_video.prep.validate import validate_list
 
     (tmp_path / "train.csv").write_text(f"{path} 0\n")
     tiny_cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
@@ -567,7 +568,7 @@ AGREE = [  # (id, container, codec, variable frame rate)
 
 @pytest.mark.parametrize("container, codec, vfr", [a[1:] for a in AGREE], ids=[a[0] for a in AGREE])
 def test_backends_agree_on_generated_videos(tmp_path, make_vfr_video, container, codec, vfr):
-    from hiera_video.data.synthetic import render_motion_video, write_video
+    from hiera_video.prep.synthetic import render_motion_video, write_video
 
     if codec not in av.codecs_available:
         pytest.skip(f"no {codec} encoder")

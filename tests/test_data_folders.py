@@ -1,4 +1,4 @@
-"""data_prep/folder_to_list.py and hiera_video.data.folders: class folders -> Kinetics lists."""
+"""data_prep/folder_to_list.py and hiera_video.prep.folders: class folders -> Kinetics lists."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hiera_video.data.folders import scan_class_folders, split_per_class
+from hiera_video.prep.folders import scan_class_folders, split_per_class
 from hiera_video.data.lists import read_video_list
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,9 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
+from hiera_video.config import single_view_cfg
 from hiera_video.data import frame_list as FL
-from hiera_video.data.decoders import VideoDecodeError
-from hiera_video.data.frames import FRAME_LIST_HEADER, extract_tree
+from hiera_video.data.decoding import jpeg as JPG
+from hiera_video.data.decoding import VideoDecodeError
+from hiera_video.prep.extract_frames import FRAME_LIST_HEADER, extract_tree
 from hiera_video.data.kinetics import Kinetics
 from hiera_video.data.lists import ListFormatError
 from hiera_video.data.ssv2 import SSv2
@@ -134,16 +136,16 @@ def test_input_format_validation(cfg):
         Kinetics(cfg, "train")
     cfg.DATA.INPUT_FORMAT, cfg.DATA.FRAME_FPS = "frames", 0
     with pytest.raises(ValueError, match="DATA.FRAME_FPS must be > 0"):
-        Kinetics(cfg, "val")
+        Kinetics(cfg, "test")
 
 
 # ---------------------------------------------------------------------------- reader
 def test_frame_reader_reads_only_requested_frames(data, read_frame_ids, monkeypatch):
     record = FL.read_frame_list(str(data / "flists" / "val.csv"), str(data / "frames"))[0]
     read = []
-    real = FL.read_image
-    monkeypatch.setattr(FL, "read_image", lambda p: read.append(p) or real(p))
-    with FL.FrameReader(record, fps=30) as reader:
+    real = JPG.read_image
+    monkeypatch.setattr(JPG, "read_image", lambda p: read.append(p) or real(p))
+    with JPG.FrameReader(record, fps=30) as reader:
         assert (reader.fps, reader.num_frames, reader.decoded_num_frames, reader.count_frames()) == (30.0, 64, 64, 64)
         frames = reader.get_frames([9, 3, 9, 100])  # any order, repeats, past the end -> last frame
         assert frames.dtype == torch.uint8 and frames.shape == (4, 48, 64, 3)
@@ -153,7 +155,7 @@ def test_frame_reader_reads_only_requested_frames(data, read_frame_ids, monkeypa
             reader.get_frames([])
 
     read.clear()
-    out = FL.decode_frame_clips(record, lambda n, fps: [[0, 4, 8], [4, 8, 12]], fps=15)
+    out = JPG.decode_frame_clips(record, lambda n, fps: [[0, 4, 8], [4, 8, 12]], fps=15)
     assert (out.fps, out.num_frames, out.indices) == (15.0, 64, [[0, 4, 8], [4, 8, 12]])
     assert [read_frame_ids(c) for c in out.clips] == [[0, 4, 8], [4, 8, 12]]
     assert len(read) == 4  # shared frames read once
@@ -168,7 +170,7 @@ def test_frame_reader_errors_name_the_jpeg(data):
     with open(record.frames[5], "wb") as f:
         f.write(b"not a jpeg" * 20)
     Image.new("RGB", (10, 10)).save(record.frames[6], format="JPEG")
-    reader = FL.FrameReader(record, 30)
+    reader = JPG.FrameReader(record, 30)
     for i, why in ((2, "file not found"), (3, "cannot decode image: OSError"),
                    (4, "empty file"), (5, "cannot decode image: not an image format Pillow reads"),
                    (6, "frame size (10, 10) differs from (48, 64)")):
@@ -178,7 +180,7 @@ def test_frame_reader_errors_name_the_jpeg(data):
         assert i != 3 or "runcated" in e.value.reason  # Pillow: "image file is truncated" / "Truncated File Read"
     assert reader.get_frames([7]).shape == (1, 48, 64, 3)  # the others still read
     with pytest.raises(VideoDecodeError, match="no frames listed"):
-        FL.FrameReader(FL.FrameRecord("x", 0, (), "x"), 30)
+        JPG.FrameReader(FL.FrameRecord("x", 0, (), "x"), 30)
 
 
 # ---------------------------------------------------------------------------- datasets: frames == videos
@@ -187,7 +189,8 @@ def test_frames_sample_the_same_frames_as_videos(tiny_cfg, data, read_frame_ids,
     by_format = {}
     for fmt in ("video", "frames"):
         cfg = _cfg(tiny_cfg.clone(), data, fmt)
-        train, val, test = (dataset(cfg, s) for s in ("train", "val", "test"))
+        train, test = dataset(cfg, "train"), dataset(cfg, "test")
+        val = dataset(single_view_cfg(cfg, "val"), "test")
         ids = {"train": [], "val": [], "test": []}
         random.seed(7)
         torch.manual_seed(7)
@@ -198,8 +201,8 @@ def test_frames_sample_the_same_frames_as_videos(tiny_cfg, data, read_frame_ids,
                 ids["train"].append((item["label"], _ids(read_frame_ids, item["clip"])))
         for i in range(len(val)):
             item = val[i]
-            assert item["clip"].shape == (3, 4, 48, 48)
-            ids["val"].append((item["label"], _ids(read_frame_ids, item["clip"])))
+            assert item["views"].shape == (1, 3, 4, 48, 48)
+            ids["val"].append((item["label"], _ids(read_frame_ids, item["views"][0])))
         for i in range(len(test)):
             item = test[i]
             assert item["error"] is None and item["views"].shape == (9, 3, 4, 48, 48)
@@ -222,8 +225,8 @@ def test_frame_fps_converts_sampling(tiny_cfg, data, read_frame_ids):
                  disable_bar=True)
     cfg = _cfg(tiny_cfg, data, "frames")
     cfg.DATA.PATH_PREFIX, cfg.DATA.FRAME_FPS = str(data / "frames15"), 15
-    item = Kinetics(cfg, "val")[0]  # 32 frames: delta 28, centre start 14 -> frames 14..17
-    assert _ids(read_frame_ids, item["clip"]) == [28, 30, 32, 34]
+    item = Kinetics(single_view_cfg(cfg, "val"), "test")[0]  # 32 frames: delta 28, centre start 14 -> 14..17
+    assert _ids(read_frame_ids, item["views"][0]) == [28, 30, 32, 34]
 
 
 def test_num_sample_from_frames(cfg):

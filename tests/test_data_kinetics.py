@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hiera_video.data import decoders as D
+from hiera_video.config import single_view_cfg
+from hiera_video.data.decoding import clips as D
 from hiera_video.data import transforms as TR
 from hiera_video.data.kinetics import Kinetics, collate_train
 
@@ -89,15 +90,14 @@ def test_train_gives_up_after_max_retries(cfg):
         ds[0]
 
 
-def test_val_is_the_deterministic_centre_view(cfg, read_frame_ids):
-    ds = Kinetics(cfg, "val")
+def test_validation_is_the_deterministic_centre_view(cfg, read_frame_ids):
+    ds = Kinetics(single_view_cfg(cfg, "val"), "test")  # the one validation path: val.csv, 1 x 1 view
     a, b = ds[1], ds[1]
-    assert torch.equal(a["clip"], b["clip"]) and a["clip"].shape == (3, 4, 48, 48)
+    assert torch.equal(a["views"], b["views"]) and a["views"].shape == (1, 3, 4, 48, 48)
     # 64 frames, span 8: delta 56, centre start 28 -> floor(linspace(28, 35, 4)).
-    assert _ids(read_frame_ids, a["clip"]) == [28, 30, 32, 35]
-    bad = ds[3]  # missing -> replaced by the next index, deterministically
-    assert bad["index"] == 0 and bad["label"] == 0 and bad["bad"][0][0].endswith("missing.avi")
-    assert bad["index"] == ds[3]["index"]
+    assert _ids(read_frame_ids, a["views"][0]) == [28, 30, 32, 35]
+    bad = ds[3]  # missing -> listed, never replaced
+    assert bad["views"] is None and bad["index"] == 3 and "missing.avi" in bad["error"]
 
 
 def test_test_items_all_views_decoded_once(cfg, read_frame_ids, monkeypatch):
@@ -150,7 +150,7 @@ def test_target_fps_uses_the_stream_rate(cfg, make_video, read_frame_ids, data_d
     make_video(data_dir / "videos" / "slow.avi", num_frames=64, fps=15)
     (data_dir / "val.csv").write_text("slow.avi 9\n")
     # 15 fps source, stride 2 at 30 fps = 1 source frame: span 4, centre start 30.
-    assert _ids(read_frame_ids, Kinetics(cfg, "val")[0]["clip"]) == [30, 31, 32, 33]
+    assert _ids(read_frame_ids, Kinetics(single_view_cfg(cfg, "val"), "test")[0]["views"][0]) == [30, 31, 32, 33]
 
 
 def test_test_split_stem_and_decord_backend(cfg, data_dir):

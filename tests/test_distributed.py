@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from hiera_video.data.synthetic import make_motion_dataset
+from hiera_video.prep.synthetic import make_motion_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_NET = os.path.join(ROOT, "tools", "run_net.py")

@@ -294,7 +294,7 @@ def test_ssv2_official_json_webm_to_multiview_test(tmp_path, make_video, capsys)
 
 # ------------------------------------------------------------------------------------------- frames
 def test_ssv2_extracted_frames_lists_and_training(tmp_path, make_video, capsys):
-    from hiera_video.data.frames import write_frame_list
+    from hiera_video.prep.extract_frames import write_frame_list
 
     raw = tmp_path / "ssv2"
     videos = _build_ssv2(raw, make_video)
@@ -364,7 +364,7 @@ def test_ssv2_extracted_frames_lists_and_training(tmp_path, make_video, capsys):
 
 
 def test_count_frames_accepts_exactly_the_extract_frames_layout(tmp_path):
-    from hiera_video.data.ssv2_prep import count_frames
+    from hiera_video.prep.ssv2 import count_frames
 
     def folder(clip_id, names):
         (tmp_path / clip_id).mkdir()

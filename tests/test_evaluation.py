@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from hiera_video.evaluation import report as report_mod
-from hiera_video.evaluation.meters import AccuracyMeter, AverageMeter, topk_accuracy, topk_correct
+from hiera_video.evaluation.meters import topk_accuracy, topk_correct
 from hiera_video.evaluation.multiview import MultiViewEnsembler, ensemble_probs
 from hiera_video.evaluation.report import clips_for_k, write_test_report
 
@@ -40,21 +40,6 @@ def test_topk_errors():
         topk_correct(logits, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="k must be"):
         topk_correct(logits, torch.tensor([0, 1]), ks=(0,))
-
-
-def test_average_and_accuracy_meters():
-    m = AverageMeter("loss")
-    assert math.isnan(m.avg)
-    m.update(2.0, n=3)
-    m.update(torch.tensor(4.0), n=1)
-    assert m.sum == 10.0 and m.count == 4 and m.avg == 2.5 and m.val == 4.0
-    with pytest.raises(ValueError):
-        m.update(1.0, n=-1)
-    acc = AccuracyMeter(ks=(1,))
-    acc.update(torch.eye(3), torch.tensor([0, 1, 0]))
-    acc.update(torch.eye(2), torch.tensor([0, 1]))
-    assert acc.total == 5 and acc.correct == {1: 4}
-    assert acc.accuracy() == {1: 80.0}
 
 
 # ----------------------------------------------------------------------------- multiview

@@ -19,18 +19,14 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_net  # noqa: E402
 
 from hiera_video.config import get_cfg, load_config  # noqa: E402
-from hiera_video.data.synthetic import make_motion_dataset  # noqa: E402
+from hiera_video.prep.synthetic import make_motion_dataset  # noqa: E402
 from hiera_video.engine.optim import param_groups  # noqa: E402
 from hiera_video.evaluation.reconstruction import (  # noqa: E402
     draw_reconstruction_grid,
     mae_reconstruction,
-    patchify,
     reconstruction_panels,
-    target_frames,
     to_pixels,
-    token_visibility,
     unnormalize_patches,
-    unpatchify,
 )
 from hiera_video.models import create_model  # noqa: E402
 
@@ -237,21 +233,31 @@ def lite():
 
 def test_patchify_is_the_models_target_layout_and_unpatchify_inverts_it(lite):
     x = torch.randn(2, 3, 8, 64, 64)
-    frames = target_frames(x, lite.patch_stride[0])  # (2, 3, 4, 64, 64)
-    patches = patchify(frames, lite.pred_stride)  # [2, 64, 768]
+    frames = x[:, :, :: lite.patch_stride[0]]  # (2, 3, 4, 64, 64): the first frame of each 2-frame token
+    patches = lite.patchify(x)  # [2, 64, 768]
     n = math.prod(lite.tokens_spatial_shape_final)
     label = lite.get_pixel_label(x, torch.ones(2, n, dtype=torch.bool), norm=False)  # [2 * 64, 768]
     assert patches.shape == (2, n, 16 * 16 * 3) and torch.equal(patches.reshape(-1, 768), label)
-    assert torch.equal(unpatchify(patches, lite.tokens_spatial_shape_final, lite.pred_stride, 3), frames)
-    with pytest.raises(ValueError, match="patches must be"):
-        unpatchify(patches[:, :-1], lite.tokens_spatial_shape_final, lite.pred_stride, 3)
+    # an independent cut: token (t, i, j) holds frame 2t, rows 16i.., cols 16j.., channel-last
+    t, i, j = 2, 1, 3
+    expected = frames[0, :, t, 16 * i:16 * (i + 1), 16 * j:16 * (j + 1)].permute(1, 2, 0).reshape(-1)
+    assert torch.equal(patches[0, (t * 4 + i) * 4 + j], expected)
+    assert torch.equal(lite.unpatchify(patches), frames)
+    with pytest.raises(ValueError, match="patches"):
+        lite.unpatchify(patches[:, :-1])
 
 
 def test_token_visibility_matches_the_decoder(lite):
     x = torch.randn(3, 3, 8, 64, 64)
     latent, mask = lite.forward_encoder(x, 0.75)
     _, visible = lite.forward_decoder(latent, mask)
-    assert torch.equal(token_visibility(mask, lite.mask_spatial_shape, lite.mask_unit_spatial_shape_final), visible)
+    # independent reference: the kept units rolled out to the decoder's raster grid with undo_windowing
+    from hiera_video.models.layout import undo_windowing
+
+    mu = lite.mask_unit_spatial_shape_final
+    units = mask.view(3, -1, *[1] * len(mu), 1).expand(3, mask.shape[1], *mu, 1).contiguous()
+    reference = undo_windowing(units, lite.tokens_spatial_shape_final, mu).reshape(3, -1)
+    assert torch.equal(lite.token_visibility(mask), reference) and torch.equal(visible, reference)
 
 
 def test_unnormalize_inverts_the_per_patch_target_normalisation(lite):
@@ -265,10 +271,13 @@ def test_a_perfect_prediction_reconstructs_the_input_frames(lite, norm_pix_loss)
     torch.manual_seed(1)
     x = ((torch.rand(2, 3, 8, 64, 64) - 0.45) / 0.225)  # normalised pixels of a random clip
     _, _, label, mask = lite(x, mask_ratio=0.75)
-    visible = token_visibility(mask, lite.mask_spatial_shape, lite.mask_unit_spatial_shape_final)
+    visible = lite.token_visibility(mask)
     label = lite.get_pixel_label(x, ~visible, norm=norm_pix_loss)  # the exact target of the dropped tokens
-    panels = reconstruction_panels(x, label, visible, lite.tokens_spatial_shape_final, lite.pred_stride,
-                                   lite.patch_stride[0], norm_pix_loss, MEAN, STD)
+    lite.norm_pix_loss, saved = norm_pix_loss, lite.norm_pix_loss
+    try:
+        panels = reconstruction_panels(lite, x, label, visible, MEAN, STD)
+    finally:
+        lite.norm_pix_loss = saved
     pixels = to_pixels(x[:, :, ::2], MEAN, STD)
     torch.testing.assert_close(panels["reconstruction"], pixels, atol=1e-5, rtol=0)
     torch.testing.assert_close(panels["input"], pixels)
@@ -292,7 +301,7 @@ def test_reconstruction_picture_from_a_model(lite, tmp_path):
 
 def test_classification_task_rejects_an_mae_arch():
     from hiera_video.config import get_cfg
-    from hiera_video.engine.tasks import ClassificationTask
+    from hiera_video.engine.tasks.classification import ClassificationTask
 
     cfg = get_cfg()
     cfg.MODEL.ARCH = "mae_hiera_tiny_16x224"

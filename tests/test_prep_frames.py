@@ -1,4 +1,4 @@
-"""data_prep/extract_frames.py and hiera_video.data.frames on tiny real videos whose frames encode their index."""
+"""data_prep/extract_frames.py and hiera_video.prep.extract_frames on tiny real videos whose frames encode their index."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hiera_video.data.frames import (
+from hiera_video.prep.extract_frames import (
     AVA_PRESET,
     expected_count,
     extract_tree,

@@ -1,4 +1,4 @@
-"""data_prep/kinetics.py and hiera_video.data.kinetics_prep: official Kinetics CSVs -> PySlowFast lists."""
+"""data_prep/kinetics.py and hiera_video.prep.kinetics: official Kinetics CSVs -> PySlowFast lists."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from hiera_video.data.kinetics_prep import choose_separator, clip_stem, prepare_kinetics, read_annotations
+from hiera_video.prep.kinetics import choose_separator, clip_stem, prepare_kinetics, read_annotations
 from hiera_video.data.lists import read_video_list
 from helpers import load_script
 

@@ -1,4 +1,4 @@
-"""data_prep/resize_videos.py and hiera_video.data.resize on tiny real videos."""
+"""data_prep/resize_videos.py and hiera_video.prep.resize on tiny real videos."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fractions import Fraction
 import av
 import pytest
 
-from hiera_video.data.decoders import open_video
-from hiera_video.data.resize import (
+from hiera_video.data.decoding import open_video
+from hiera_video.prep.resize import (
     ffmpeg_command,
     output_size,
     resize_tree,

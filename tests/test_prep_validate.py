@@ -1,4 +1,4 @@
-"""data_prep/validate.py and hiera_video.data.validate: decode-check a Kinetics-format list."""
+"""data_prep/validate.py and hiera_video.prep.validate: decode-check a Kinetics-format list."""
 
 import os
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiera_video.data.decoders import open_video
+from hiera_video.data.decoding import open_video
 from hiera_video.data.lists import read_video_list
-from hiera_video.data.validate import check_video, validate_list
+from hiera_video.prep.validate import check_video, validate_list
 from helpers import load_script
 
 validate_cli = load_script("data_prep/validate.py")

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import run_net  # noqa: E402
 
-from hiera_video.data.synthetic import make_motion_dataset  # noqa: E402
+from hiera_video.prep.synthetic import make_motion_dataset  # noqa: E402
 
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
 OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"

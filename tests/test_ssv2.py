@@ -9,9 +9,10 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
+from hiera_video.config import single_view_cfg
 from hiera_video.data.lists import read_video_list
 from hiera_video.data.ssv2 import SSv2, segment_indices
-from hiera_video.data.ssv2_prep import strip_template
+from hiera_video.prep.ssv2 import strip_template
 from helpers import load_script
 
 ssv2_cli = load_script("data_prep/ssv2.py")
@@ -95,12 +96,12 @@ def test_train_item_segments_and_no_flip(cfg, read_frame_ids):
         assert all(12 * s <= i < 12 * (s + 1) for s, i in enumerate(ids)), ids
 
 
-def test_val_item_centres_and_bad_replaced(cfg, read_frame_ids):
-    ds = SSv2(cfg, "val")
+def test_validation_item_centres_and_bad_listed(cfg, read_frame_ids):
+    ds = SSv2(single_view_cfg(cfg, "val"), "test")  # the one validation path: val.csv, 1 x 1 view
     item = ds[0]
-    assert item["clip"].shape == (3, 4, 48, 48) and _ids(read_frame_ids, item["clip"]) == [6, 18, 30, 42]
-    item = ds[1]  # missing -> next index, reported in "bad"
-    assert item["index"] == 0 and len(item["bad"]) == 1 and "missing.avi" in item["bad"][0][0]
+    assert item["views"].shape == (1, 3, 4, 48, 48) and _ids(read_frame_ids, item["views"][0]) == [6, 18, 30, 42]
+    item = ds[1]  # missing -> listed with its error, never replaced
+    assert item["index"] == 1 and item["views"] is None and "missing.avi" in item["error"]
 
 
 def test_test_item_views(cfg, read_frame_ids):
@@ -314,8 +315,8 @@ def test_label_aware_flip_off_by_default_and_train_only(flip_cfg):
     assert {(ds[i]["label"], _side(ds[i]["clip"])) for _ in range(10) for i in range(3)} == {
         (93, "dark-left"), (16, "dark-left"), (50, "dark-left")}
     flip_cfg.DATA.LABEL_AWARE_FLIP = True
-    val = SSv2(flip_cfg, "val")
-    assert val.flip_map is None and {(val[0]["label"], _side(val[0]["clip"])) for _ in range(5)} == {(93, "dark-left")}
+    val = SSv2(single_view_cfg(flip_cfg, "val"), "test")
+    assert val.flip_map is None and {(val[0]["label"], _side(val[0]["views"][0])) for _ in range(5)} == {(93, "dark-left")}
 
 
 def test_label_aware_flip_needs_classes_json(flip_cfg, tmp_path):
@@ -325,4 +326,4 @@ def test_label_aware_flip_needs_classes_json(flip_cfg, tmp_path):
     os.remove(tmp_path / "classes.json")
     with pytest.raises(FileNotFoundError, match="DATA.LABEL_AWARE_FLIP needs the class names in .*classes.json"):
         SSv2(flip_cfg, "train")
-    SSv2(flip_cfg, "val")  # not needed outside training
+    SSv2(single_view_cfg(flip_cfg, "val"), "test")  # not needed outside training

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hiera_video.data.synthetic import make_motion_dataset
+from hiera_video.prep.synthetic import make_motion_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))

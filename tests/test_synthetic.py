@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from hiera_video.data.decoders import open_video
+from hiera_video.data.decoding import open_video
 from hiera_video.data.lists import read_video_list
-from hiera_video.data.synthetic import CLASSES, make_motion_dataset, write_video
+from hiera_video.prep.synthetic import CLASSES, make_motion_dataset, write_video
 
 SIZE, FRAMES = (48, 64), 16
 
@@ -71,7 +71,7 @@ def test_decoded_videos_show_the_class_motion(dataset):
 def test_one_frame_does_not_tell_the_class():
     """Opposite classes are exact time reversals of each other (same random draws), and single
     frames have the same statistics whatever the class."""
-    from hiera_video.data.synthetic import render_motion_video
+    from hiera_video.prep.synthetic import render_motion_video
 
     for a, b in ((0, 1), (2, 3), (4, 5)):
         fa, ma = render_motion_video(a, 12, (32, 48), np.random.default_rng(7))

@@ -58,7 +58,7 @@ def test_compile_trains_and_checkpoints_keep_official_keys(tmp_path, monkeypatch
     sys.path.insert(0, os.path.join(root, "tools"))
     import run_net
 
-    from hiera_video.data.synthetic import make_motion_dataset
+    from hiera_video.prep.synthetic import make_motion_dataset
     from hiera_video.engine import runner
 
     compiled, real_compile = [], torch.compile

@@ -36,10 +36,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from hiera_video.data.decoders import BackendUnavailableError
+    from hiera_video.data.bad_videos import TooManyBadVideosError
+    from hiera_video.data.decoding import BackendUnavailableError
     from hiera_video.data.lists import ListFormatError
     from hiera_video.engine.runner import run
-    from hiera_video.engine.test_loop import TooManyBadVideosError
     from hiera_video.models import CheckpointError
 
     try:

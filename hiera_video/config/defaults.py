@@ -109,7 +109,7 @@ _C.DATA.FRAME_FPS = 30
 # Stop with an error when more than this fraction of a split's videos fail to decode.
 _C.DATA.MAX_BAD_FRACTION = 0.1
 # If the lists in PATH_TO_DATA_DIR are missing, first write the synthetic motion dataset
-# there (real encoded videos; hiera_video.data.synthetic) with these videos per class for
+# there (real encoded videos; hiera_video.prep.synthetic) with these videos per class for
 # train, val and test. Used by the quickstart; off by default.
 _C.DATA.MAKE_SYNTHETIC = False
 _C.DATA.SYNTHETIC_VIDEOS_PER_CLASS = [40, 8, 16]

@@ -1,6 +1,6 @@
-"""Videos stored as JPEG frames: PySlowFast frame lists and a frame reader with the ``VideoReader`` interface.
+"""Videos stored as JPEG frames: PySlowFast frame lists (the reader of their frames: ``decoding.jpeg``).
 
-A frame list (what :func:`hiera_video.data.frames.write_frame_list` and ``data_prep/extract_frames.py``
+A frame list (what :func:`hiera_video.prep.extract_frames.write_frame_list` and ``data_prep/extract_frames.py``
 write) is a header line and one space-separated line per frame::
 
     original_vido_id video_id frame_id path labels
@@ -21,13 +21,9 @@ write) is a header line and one space-separated line per frame::
 
 Any violation raises :class:`~hiera_video.data.lists.ListFormatError` naming ``file:line``.
 
-:class:`FrameReader` serves a video's frames through the
-:class:`~hiera_video.data.decoders.VideoReader` interface (``fps`` = the extraction rate
-``DATA.FRAME_FPS``, ``num_frames`` = frames listed) and :func:`decode_frame_clips` mirrors
-:func:`~hiera_video.data.decoders.decode_clips`, so datasets sample frames and videos with the same
-code. Only the requested JPEGs are read (iopath ``g_pathmgr``) and decoded (Pillow: JPEG, or any
-format Pillow reads; torchvision's image decoders are deprecated since 0.29); a missing, empty,
-truncated or undecodable one raises :class:`~hiera_video.data.decoders.VideoDecodeError` naming that file.
+:class:`~hiera_video.data.decoding.jpeg.FrameReader` serves a listed video's frames through the
+``VideoReader`` interface and :func:`~hiera_video.data.decoding.jpeg.decode_frame_clips` mirrors
+``decode_clips``, so datasets sample frames and videos with the same code.
 
 Source: the list format follows PySlowFast ``slowfast/datasets/utils.py`` ``load_image_lists``
 (header check, 5 whitespace-separated fields, ``"``-stripped comma-separated labels, rows grouped by
@@ -37,22 +33,16 @@ malformed rows are ``file:line`` errors instead of asserts.
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import torch
 from iopath.common.file_io import g_pathmgr
-from PIL import Image, UnidentifiedImageError
 
-from .decoders import DecodedClips, IndicesFn, VideoDecodeError, VideoReader, _check_indices
 from .lists import ListFormatError, join_prefix
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FrameRecord", "FrameReader", "read_frame_list", "decode_frame_clips", "read_image", "HEADERS"]
+__all__ = ["FrameRecord", "read_frame_list", "HEADERS"]
 
 # PySlowFast's spelling ("vido") first; the corrected spelling (MMAction2's Charades lists) is accepted too.
 HEADERS = (
@@ -194,106 +184,3 @@ def read_frame_list(list_path: str, path_prefix: str = "", require_labels: bool 
                                    frames=tuple(video.frames[k] for k in range(n)), video_id=vid))
     logger.debug("read %d videos (%d frames) from %s", len(records), sum(len(r.frames) for r in records), list_path)
     return records
-
-
-def read_image(path: str) -> torch.Tensor:
-    """Read one image file (iopath) and decode it with Pillow.
-
-    Returns:
-        uint8 ``(H, W, 3)`` RGB (grey, CMYK and palette images converted).
-
-    Raises:
-        VideoDecodeError: ``(path, reason)`` — file not found, unreadable, empty, truncated
-            (``"cannot decode image: OSError: image file is truncated ..."``) or not an image.
-    """
-    try:
-        with g_pathmgr.open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError as e:
-        raise VideoDecodeError(path, "file not found") from e
-    except Exception as e:  # OSError, remote handler errors
-        raise VideoDecodeError(path, f"cannot read: {type(e).__name__}: {e}") from e
-    if not data:
-        raise VideoDecodeError(path, "empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            rgb = np.array(image.convert("RGB"))  # decodes fully: truncation raises here
-    except UnidentifiedImageError as e:
-        raise VideoDecodeError(path, "cannot decode image: not an image format Pillow reads") from e
-    except Exception as e:  # OSError (truncated), SyntaxError / ValueError (corrupt headers), ...
-        raise VideoDecodeError(path, f"cannot decode image: {type(e).__name__}: {e}") from e
-    return torch.from_numpy(rgb)
-
-
-class FrameReader(VideoReader):
-    """:class:`~hiera_video.data.decoders.VideoReader` over the JPEG frames of one :class:`FrameRecord`.
-
-    ``path`` is the record's path, ``fps`` the extraction rate (frames/s, ``DATA.FRAME_FPS``),
-    ``num_frames = decoded_num_frames = len(record.frames)`` (the list is the real count).
-
-    Raises:
-        ValueError: ``fps <= 0``.
-        VideoDecodeError: the record lists no frames.
-    """
-
-    def __init__(self, record: FrameRecord, fps: float):
-        if not float(fps) > 0:
-            raise ValueError(f"frame rate must be > 0 frames/s (DATA.FRAME_FPS), got {fps}")
-        self.path = record.path
-        self.frames = tuple(record.frames)
-        self.fps = float(fps)
-        self.num_frames = self.decoded_num_frames = len(self.frames)
-        if not self.frames:
-            raise VideoDecodeError(record.path, "no frames listed")
-
-    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
-        """uint8 ``(N, H, W, C)`` RGB for frame ``indices`` (any order, repeats allowed, clamped to the
-        last frame); each distinct frame's file is read once, others are not touched.
-
-        Raises:
-            ValueError: no or negative index.
-            VideoDecodeError: ``(jpeg_path, reason)`` for a missing/empty/corrupt JPEG, or one whose
-                size differs from the other frames'.
-        """
-        idx = [min(i, self.num_frames - 1) for i in _check_indices(indices)]
-        wanted = sorted(set(idx))
-        decoded: dict[int, torch.Tensor] = {}
-        for i in wanted:
-            decoded[i] = image = read_image(self.frames[i])
-            first = decoded[wanted[0]]
-            if image.shape != first.shape:
-                raise VideoDecodeError(self.frames[i], f"frame size {tuple(image.shape[:2])} differs from "
-                                       f"{tuple(first.shape[:2])} of {self.frames[wanted[0]]}")
-        return torch.stack([decoded[i] for i in idx])
-
-    def count_frames(self) -> int:
-        return self.num_frames
-
-
-def decode_frame_clips(record: FrameRecord, indices_fn: IndicesFn, fps: float) -> DecodedClips:
-    """Read the frames of several clips of one frame-list video; the frames counterpart of
-    :func:`~hiera_video.data.decoders.decode_clips` (same ``indices_fn`` contract, same result).
-
-    Args:
-        record: the video (:func:`read_frame_list`).
-        indices_fn: ``(num_frames, fps) -> [indices of clip 0, indices of clip 1, ...]``, called once
-            with ``len(record.frames)`` and ``fps``.
-        fps: the rate the frames were extracted at (frames/s, ``DATA.FRAME_FPS``).
-
-    Returns:
-        :class:`~hiera_video.data.decoders.DecodedClips`: ``clips`` uint8 ``(T, H, W, C)`` each;
-        frames shared by clips are read once.
-
-    Raises:
-        VideoDecodeError: ``(jpeg_path, reason)`` when a needed frame cannot be read (see
-            :meth:`FrameReader.get_frames`), ``(record.path, ...)`` when no frame is listed.
-        ValueError: ``fps <= 0``.
-    """
-    with FrameReader(record, fps) as reader:
-        n = reader.num_frames
-        clips_idx = [list(map(int, c)) for c in indices_fn(n, reader.fps)]
-        union = sorted({i for c in clips_idx for i in c})
-        frames = reader.get_frames(union)
-        pos = {i: k for k, i in enumerate(union)}
-        clips = [frames[[pos[i] for i in c]] for c in clips_idx]
-        return DecodedClips(clips=clips, indices=clips_idx, fps=reader.fps, num_frames=n)

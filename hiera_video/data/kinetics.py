@@ -1,14 +1,15 @@
 """Kinetics-style video classification dataset (PySlowFast's ``Kinetics`` contract).
 
 ``Kinetics(cfg, split)`` reads ``{DATA.PATH_TO_DATA_DIR}/{stem}.csv`` with ``stem`` =
-``"train"``, ``"val"`` or, for ``split="test"``, ``TEST.SPLIT``. Frame indices are
+``"train"`` or, for ``split="test"``, ``TEST.SPLIT`` (validation is the ``"test"`` split of
+``config.single_view_cfg(cfg)``: ``val.csv`` with one centre view). Frame indices are
 computed at ``DATA.TARGET_FPS`` from each stream's real fps and real frame count
-(see :mod:`hiera_video.data.sampling`, :func:`hiera_video.data.decoders.decode_clips`).
+(see :mod:`hiera_video.data.sampling`, :func:`hiera_video.data.decoding.decode_clips`).
 
 ``DATA.INPUT_FORMAT`` says what the lists name: ``"video"`` (``path label`` lines,
 :func:`~hiera_video.data.lists.read_video_list`) or ``"frames"`` (PySlowFast frame lists of
 JPEGs, :func:`~hiera_video.data.frame_list.read_frame_list`; a video's frames are taken to be
-``DATA.FRAME_FPS`` frames/s and are read by :func:`~hiera_video.data.frame_list.decode_frame_clips`).
+``DATA.FRAME_FPS`` frames/s and are read by :func:`~hiera_video.data.decoding.decode_frame_clips`).
 Only the record reader and the decode call differ: sampling, transforms, retries, bad-sample
 accounting, test views and the item dicts below are the same code for both. A missing or
 corrupt JPEG fails its video like an undecodable file (the error names the JPEG).
@@ -25,11 +26,6 @@ Items (one dataset index = one video):
   random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
   naming the failed paths. ``"index"`` is the index actually returned (the replacement
   when there was one). Callers count per-epoch failures from ``"bad"``.
-- ``"val"``: the same dict, deterministic: the centre temporal clip (offset sampling
-  with one clip), short side resized to ``DATA.TEST_CROP_SIZE`` and the centre crop
-  (``H = W = TEST_CROP_SIZE``) — i.e. a test item with 1 x 1 views. A failing video is
-  replaced by the next indices in order (``index + 1``, ``index + 2``, ...), so
-  validation is reproducible.
 - ``"test"``: ``{"views": float (V, C, T, H, W) or None, "label": int, "index": int,
   "path": str, "view_ids": [(temporal_clip, spatial_crop), ...], "error": str or None}``
   with ``V = TEST.NUM_ENSEMBLE_VIEWS * TEST.NUM_SPATIAL_CROPS`` in temporal-major order
@@ -59,8 +55,9 @@ from typing import Any
 
 import torch
 
-from .decoders import BACKENDS, DecodedClips, IndicesFn, check_backend, decode_clips
-from .frame_list import FrameRecord, decode_frame_clips, read_frame_list
+from .build import register_dataset
+from .decoding import BACKENDS, DecodedClips, IndicesFn, check_backend, decode_clips, decode_frame_clips
+from .frame_list import FrameRecord, read_frame_list
 from .lists import VideoRecord, read_video_list
 from .sampling import test_clip_indices, train_clip_indices
 from .transforms import test_views, train_transform
@@ -69,16 +66,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Kinetics", "collate_train", "SPLITS"]
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "test")
 INPUT_FORMATS = ("video", "frames")
 
 
+@register_dataset("kinetics")
 class Kinetics(torch.utils.data.Dataset):
     """Video dataset over a Kinetics-format list; see the module docstring for items.
 
     Args:
         cfg: the run's config (fvcore ``CfgNode``).
-        split: "train", "val" or "test".
+        split: "train" or "test" (validation: "test" of a ``single_view_cfg``).
         require_labels: False accepts list lines without a label (label ``-1``), for tasks that
             need none (MAE pretraining).
 
@@ -170,7 +168,7 @@ class Kinetics(torch.utils.data.Dataset):
             return decode_frame_clips(record, indices_fn, self.frame_fps)
         return decode_clips(record.path, indices_fn, self.backend)
 
-    # -------------------------------------------------------------------- train / val
+    # -------------------------------------------------------------------- train
     def _train_frames(self, frames: torch.Tensor, label: int) -> tuple[torch.Tensor, int]:
         """Hook for label-dependent augmentation of a training item's decoded uint8 ``(T, H, W, C)``
         frames, applied once per item before the ``AUG.NUM_SAMPLE`` transforms; returns
@@ -178,20 +176,14 @@ class Kinetics(torch.utils.data.Dataset):
         return frames, label
 
     def _load_clip(self, record: VideoRecord | FrameRecord) -> tuple[torch.Tensor, int]:
-        """``(clip, label)``: val: float ``(C, T, H, W)`` (centre, 1 x 1 view); train: ``K =
-        DATA.TRAIN_CROP_NUM_TEMPORAL`` random temporal clips decoded in one pass, each transformed
-        ``N = AUG.NUM_SAMPLE`` times: ``(C, T, H, W)`` when ``K * N == 1``, else ``(K * N, C, T, H, W)``
-        (clip-major: the N samples of temporal clip 0 first)."""
-        d = self.cfg.DATA
-        train = self.split == "train"
-        clip_idx, num = (-1, self.num_temporal_crops) if train else (0, 1)
+        """``(clip, label)``: ``K = DATA.TRAIN_CROP_NUM_TEMPORAL`` random temporal clips decoded in one pass,
+        each transformed ``N = AUG.NUM_SAMPLE`` times: ``(C, T, H, W)`` when ``K * N == 1``, else
+        ``(K * N, C, T, H, W)`` (clip-major: the N samples of temporal clip 0 first)."""
 
         def indices_fn(n, fps):
-            return [self._clip_frame_indices(n, fps, clip_idx, 1) for _ in range(num)]
+            return [self._clip_frame_indices(n, fps, -1, 1) for _ in range(self.num_temporal_crops)]
 
-        clips = self._decode(record, indices_fn).clips  # num x uint8 (T, H, W, C)
-        if not train:
-            return test_views(clips[0], d.TEST_CROP_SIZE, 1, d.MEAN, d.STD)[0], record.label
+        clips = self._decode(record, indices_fn).clips  # K x uint8 (T, H, W, C)
         frames, label = self._train_frames(torch.cat(clips), record.label)  # one label decision per item
         out = [self._train_tf(c) for c in frames.split(self.num_frames) for _ in range(self.num_samples)]
         return (out[0] if len(out) == 1 else torch.stack(out)), label
@@ -208,10 +200,7 @@ class Kinetics(torch.utils.data.Dataset):
                 reason = _describe(e)
                 logger.warning("%s: skipping unreadable video %s: %s", self.split, record.path, reason)
                 bad.append((record.path, reason))
-            if self.split == "train":
-                current = random.randrange(len(self.records))
-            else:
-                current = (index + attempt + 1) % len(self.records)
+            current = random.randrange(len(self.records))
         last = "; ".join(r if p in r else f"{p}: {r}" for p, r in bad[-3:])
         raise RuntimeError(
             f"{self.split}: {len(bad)} videos failed in a row starting at index {index} "

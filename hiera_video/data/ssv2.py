@@ -1,12 +1,12 @@
 """Something-Something-v2: segment-based sampling dataset and the official-JSON list writer.
 
 ``SSv2(cfg, split)`` is :class:`~hiera_video.data.kinetics.Kinetics` (same list files
-``{DATA.PATH_TO_DATA_DIR}/{train,val,TEST.SPLIT}.csv``, same item dicts, same bad-video
-policy: retries for train/val, ``views=None`` + ``error`` at test) with two changes:
+``{DATA.PATH_TO_DATA_DIR}/{train,TEST.SPLIT}.csv``, same item dicts, same bad-video
+policy: retries in training, ``views=None`` + ``error`` at test) with two changes:
 
 - Temporal sampling is segment based (TSN style), see :func:`segment_indices`: the whole
   video is cut into ``DATA.NUM_FRAMES`` equal segments and one frame is taken per segment.
-  Train takes a random frame in each segment; val takes the segment centres; test view
+  Train takes a random frame in each segment; a single test view (validation) takes the segment centres; test view
   ``i`` of ``n = TEST.NUM_ENSEMBLE_VIEWS`` takes offset ``(i + 0.5) / n`` inside every
   segment, so the temporal test views really differ (PySlowFast's SSv2 test views are
   all the same clip). ``DATA.SAMPLING_RATE`` and ``DATA.TARGET_FPS`` are not used.
@@ -28,7 +28,7 @@ camera left while filming something" (166) <-> "... right ..." (167); "Plugging 
 something but pulling it right out as you remove your hand" (50) is never flipped (no "left"
 counterpart); the other 167 classes flip and keep their label ("upright" is not the word "right").
 
-List preparation from the official JSON files lives in :mod:`hiera_video.data.ssv2_prep`.
+List preparation from the official JSON files lives in :mod:`hiera_video.prep.ssv2`.
 
 Source: annotation format and "strip the brackets from the template" from PySlowFast
 ``slowfast/datasets/ssv2.py``; segment sampling as in TSN / PySlowFast SSv2 (re-implemented;
@@ -46,6 +46,7 @@ import re
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from .build import register_dataset
 from .kinetics import Kinetics
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ def segment_indices(
     return out
 
 
+@register_dataset("ssv2")
 class SSv2(Kinetics):
     """Something-Something-v2 video dataset; items as :class:`~hiera_video.data.kinetics.Kinetics`.
 
@@ -227,7 +229,7 @@ class SSv2(Kinetics):
 
     def _clip_frame_indices(self, n: int, fps: float, clip_idx: int, num_clips: int) -> list[int]:
         """Segment sampling: a random frame per segment (``clip_idx == -1``), else the frame at
-        offset ``(clip_idx + 0.5) / num_clips`` inside each segment (val: the centres)."""
+        offset ``(clip_idx + 0.5) / num_clips`` inside each segment (one clip: the centres)."""
         if clip_idx < 0:
             return segment_indices(n, self.num_frames, "train")
         return segment_indices(n, self.num_frames, "test", (clip_idx + 0.5) / num_clips)

@@ -23,6 +23,8 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.config import single_view_cfg
+from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
     best_checkpoint_path,
@@ -36,8 +38,8 @@ from hiera_video.engine.checkpoint import (
     save_checkpoint,
 )
 from hiera_video.engine.optim import build_optimizer
+from hiera_video.engine.multiview_eval import ModelUnderTest, run_multiview_tests
 from hiera_video.engine.tasks import build_task
-from hiera_video.engine.test_loop import ModelUnderTest, check_bad_fraction, run_multiview_tests
 from hiera_video.engine.train_loop import train_epoch
 from hiera_video.models import load_pretrained, read_weights
 
@@ -73,10 +75,6 @@ def append_stats(cfg: CfgNode, record: Dict) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
     from hiera_video.data import collate_train
 
@@ -103,8 +101,8 @@ def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
 
 
 def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
-    """Single-view (centre clip, centre crop) test config on ``val.csv``; None if there is no val list
-    or it lists no video."""
+    """``single_view_cfg(cfg)`` (centre clip, centre crop of ``val.csv``); None if there is no val list or it lists
+    no video."""
     path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")
     if not g_pathmgr.exists(path):
         return None
@@ -115,13 +113,7 @@ def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
     if not lines:
         logger.info("%s lists no video: no validation during training", path)
         return None
-    val = cfg.clone()
-    val.defrost()
-    val.TEST.SPLIT = "val"
-    val.TEST.NUM_ENSEMBLE_VIEWS = 1
-    val.TEST.NUM_SPATIAL_CROPS = 1
-    val.freeze()
-    return val
+    return single_view_cfg(cfg, "val")
 
 
 def train(cfg: CfgNode, task, device: torch.device):
@@ -160,7 +152,7 @@ def train(cfg: CfgNode, task, device: torch.device):
         train_model = torch.compile(train_model)
 
     dataset = task.train_dataset()
-    has_test = getattr(task, "has_test", True)  # a task without labels (MAE pretraining) is never validated
+    has_test = task.has_test  # a task without labels (MAE pretraining) is never validated
     if cfg.TRAIN.EVAL_PERIOD > 0 and not has_test:
         logger.info("TASK %s has no validation: TRAIN.EVAL_PERIOD %d ignored", cfg.TASK, cfg.TRAIN.EVAL_PERIOD)
     val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 and has_test else None
@@ -265,9 +257,8 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
                 os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False
             )
         check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
-        on_epoch_end = getattr(task, "on_epoch_end", None)  # task-specific outputs (e.g. MAE reconstructions)
-        if on_epoch_end is not None and du.is_main_process():
-            on_epoch_end(run.model, epoch, writer)
+        if du.is_main_process():  # task-specific outputs (e.g. MAE reconstructions)
+            task.on_epoch_end(run.model, epoch, writer)
 
         last = epoch + 1 == cfg.SOLVER.MAX_EPOCH
         improved = False
@@ -357,7 +348,7 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
 
 def make_synthetic_if_missing(cfg: CfgNode) -> None:
     """Write the synthetic motion dataset to ``DATA.PATH_TO_DATA_DIR`` unless its lists exist."""
-    from hiera_video.data.synthetic import make_motion_dataset
+    from hiera_video.prep.synthetic import make_motion_dataset
 
     root = cfg.DATA.PATH_TO_DATA_DIR
     n_train, n_val, n_test = cfg.DATA.SYNTHETIC_VIDEOS_PER_CLASS

@@ -16,20 +16,13 @@ from tqdm import tqdm
 
 from hiera_video.engine import distributed as du
 from hiera_video.engine.optim import lr_at_epoch, set_lr
+from hiera_video.engine.precision import autocast_context
 
 logger = logging.getLogger("hiera_video.engine")
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message names the epoch and iteration."""
-
-
-def autocast_context(device: torch.device, enabled: bool):
-    """bf16 autocast where the GPU supports it, else fp16; nothing on the CPU."""
-    if not enabled or device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
 
 
 def train_epoch(

@@ -1,30 +1,17 @@
 """Evaluation: top-k meters, multi-view ensembling (mean softmax), the test report, MAE reconstruction pictures."""
 
-from .meters import AccuracyMeter, AverageMeter, topk_accuracy, topk_correct
+from .meters import topk_accuracy, topk_correct
 from .multiview import MultiViewEnsembler, ensemble_probs
-from .reconstruction import (
-    draw_reconstruction_grid,
-    mae_reconstruction,
-    patchify,
-    reconstruction_panels,
-    token_visibility,
-    unnormalize_patches,
-    unpatchify,
-)
+from .reconstruction import draw_reconstruction_grid, mae_reconstruction, reconstruction_panels, unnormalize_patches
 from .report import clips_for_k, write_test_report
 
 __all__ = [
     "topk_correct",
     "topk_accuracy",
-    "AverageMeter",
-    "AccuracyMeter",
     "MultiViewEnsembler",
     "ensemble_probs",
     "write_test_report",
     "clips_for_k",
-    "patchify",
-    "unpatchify",
-    "token_visibility",
     "unnormalize_patches",
     "reconstruction_panels",
     "mae_reconstruction",

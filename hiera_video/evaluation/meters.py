@@ -1,4 +1,4 @@
-"""Top-k accuracy and running averages.
+"""Top-k accuracy.
 
 Accuracies are in percent (0-100). Counts are plain Python ``int`` so they can be
 summed across batches (and, by the caller, across processes) without rounding.
@@ -7,11 +7,11 @@ summed across batches (and, by the caller, across processes) without rounding.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Sequence
+from typing import Dict, Sequence
 
 import torch
 
-__all__ = ["topk_correct", "topk_accuracy", "AverageMeter", "AccuracyMeter"]
+__all__ = ["topk_correct", "topk_accuracy"]
 
 
 def _check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -71,70 +71,3 @@ def topk_accuracy(
     correct = topk_correct(logits, labels, ks)
     n = logits.shape[0]
     return {k: (100.0 * c / n if n else math.nan) for k, c in correct.items()}
-
-
-class AverageMeter:
-    """Running weighted mean of a scalar (a loss, an accuracy, a time).
-
-    ``update(value, n)`` adds ``value`` with weight ``n`` (e.g. the batch mean and
-    the batch size). ``avg`` is ``sum / count``, ``nan`` before the first update.
-    """
-
-    def __init__(self, name: str = "") -> None:
-        self.name = name
-        self.reset()
-
-    def reset(self) -> None:
-        self.val = math.nan  # last value given to update
-        self.sum = 0.0
-        self.count = 0
-
-    def update(self, value: float, n: int = 1) -> None:
-        """Add ``value`` (a float or a 0-d tensor) with weight ``n >= 0``.
-
-        Raises:
-            ValueError: if ``n`` is negative.
-        """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        value = float(value)
-        self.val = value
-        self.sum += value * n
-        self.count += n
-
-    @property
-    def avg(self) -> float:
-        return self.sum / self.count if self.count else math.nan
-
-    def __repr__(self) -> str:
-        return f"AverageMeter({self.name!r}, avg={self.avg:.6g}, count={self.count})"
-
-
-class AccuracyMeter:
-    """Accumulates top-k correct counts over batches (e.g. one validation epoch).
-
-    ``update(logits (B, K), labels (B,))``; ``accuracy()`` returns ``{k: percent}``
-    over every sample seen (``nan`` when none). ``correct`` and ``total`` are ints a
-    caller may sum across processes before calling :meth:`from_counts`.
-    """
-
-    def __init__(self, ks: Iterable[int] = (1, 5)) -> None:
-        self.ks = tuple(int(k) for k in ks)
-        self.correct = {k: 0 for k in self.ks}
-        self.total = 0
-
-    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        for k, c in topk_correct(logits, labels, self.ks).items():
-            self.correct[k] += c
-        self.total += int(logits.shape[0])
-
-    def accuracy(self) -> Dict[int, float]:
-        return {k: (100.0 * c / self.total if self.total else math.nan)
-                for k, c in self.correct.items()}
-
-    @classmethod
-    def from_counts(cls, correct: Dict[int, int], total: int) -> "AccuracyMeter":
-        meter = cls(correct.keys())
-        meter.correct = {int(k): int(v) for k, v in correct.items()}
-        meter.total = int(total)
-        return meter

@@ -180,12 +180,14 @@ class Hiera(nn.Module):
         summed = self.pos_embed_temporal.unsqueeze(2) + self.pos_embed_spatial.unsqueeze(1)
         return summed.flatten(1, 2)
 
-    def random_mask(self, batch_size: int, mask_ratio: float, device=None) -> torch.Tensor:
+    def random_mask(self, batch_size: int, mask_ratio: float, device=None,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Random per-mask-unit mask ``[B, num_mask_units]`` bool, True = keep; keeps
-        ``int(num_mask_units * (1 - mask_ratio))`` units per sample (official ``get_random_mask``)."""
+        ``int(num_mask_units * (1 - mask_ratio))`` units per sample (official ``get_random_mask``: the same draw
+        from the global RNG when ``generator`` is None)."""
         units = math.prod(self.mask_spatial_shape)
         keep = int(units * (1 - mask_ratio))
-        order = torch.rand(batch_size, units, device=device).argsort(dim=1)
+        order = torch.rand(batch_size, units, device=device, generator=generator).argsort(dim=1)
         mask = torch.zeros(batch_size, units, dtype=torch.bool, device=device)
         mask.scatter_(1, order[:, :keep], True)
         return mask

@@ -240,15 +240,66 @@ class MaskedAutoencoderHiera(Hiera):
         full = self.mask_token.to(x.dtype).view(1, 1, *[1] * len(mu), dim).expand(batch, units, *mu, dim).clone()
         full[mask] = x.reshape(-1, *mu, dim)  # [B, kept, *mu, D] -> [B*kept, *mu, D]
         full = undo_windowing(full, self.tokens_spatial_shape_final, self.mask_unit_spatial_shape_final)
-        # [B, U, 1.., 1] -> [B, U, *mu, 1] -> (undo_windowing) [B, *grid, 1]
-        visible = mask.view(batch, units, *[1] * len(mu), 1).expand(batch, units, *mu, 1).contiguous()
-        visible = undo_windowing(visible, self.tokens_spatial_shape_final, self.mask_unit_spatial_shape_final)
-        # [B, *grid, D] -> [B, N, D] ; [B, *grid, 1] -> [B, N]
+        # [B, *grid, D] -> [B, N, D]
         x = full.reshape(batch, -1, dim) + self.decoder_pos_embed
-        visible = visible.reshape(batch, -1)
+        visible = self.token_visibility(mask)  # [B, N]
         for block in self.decoder_blocks:
             x = self.run_block(block, x)  # checkpointed too (grad_checkpointing): it sees all N tokens
         return self.decoder_pred(self.decoder_norm(x)), visible
+
+    # ------------------------------------------------------------------------ geometry (the one place)
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """The pixel target layout of every prediction token (official ``get_pixel_label_3d`` / ``_2d`` before
+        masking): ``[B, N, P]``, ``N = prod(tokens_spatial_shape_final)`` tokens in raster order (video: T-major).
+
+        Video ``(B, C, T, H, W)``: the *first* frame of each ``patch_stride[0]``-frame token (``x[:, :,
+        ::patch_stride[0]]``), a ``pred_stride x pred_stride`` patch flattened channel-last ``(row, col, C)``;
+        images ``(B, C, H, W)``: channel-first ``(C, row, col)`` (the official code differs between the two,
+        "mistake during training").
+        """
+        p = self.pred_stride
+        if x.ndim == 5:
+            x = x[:, :, :: self.patch_stride[0]]  # (B, C, T, H, W) -> (B, C, T', H, W)
+            b, c, t, h, w = x.shape
+            # (B, C, T', H, W) -> (B, C, T', h, p, w, p) -> (B, T', h, w, p, p, C) -> (B, N, p*p*C)
+            return x.reshape(b, c, t, h // p, p, w // p, p).permute(0, 2, 3, 5, 4, 6, 1).reshape(b, -1, p * p * c)
+        b, c, h, w = x.shape
+        # (B, C, H, W) -> (B, C, h, p, w, p) -> (B, h, w, C, p, p) -> (B, N, C*p*p)
+        return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
+
+    def unpatchify(self, patches: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`patchify` for video: ``[B, N, P] -> (B, C', T', H, W)`` with ``T' = T /
+        patch_stride[0]`` target frames and ``C' = P / pred_stride**2`` (3 for pixels, 1 for a mask).
+
+        Raises:
+            ValueError: an image model, or ``patches`` not ``[B, N, k * pred_stride**2]``.
+        """
+        t, gh, gw = (int(g) for g in self.tokens_spatial_shape_final) if len(self.input_size) == 3 else (0, 0, 0)
+        p = self.pred_stride
+        if not t or patches.ndim != 3 or patches.shape[1] != t * gh * gw or patches.shape[2] % (p * p):
+            raise ValueError(f"unpatchify needs a video model and [B, {t * gh * gw}, C * {p * p}] patches for grid "
+                             f"{tuple(self.tokens_spatial_shape_final)}; got {list(patches.shape)}")
+        b, c = patches.shape[0], patches.shape[2] // (p * p)
+        # [B, N, p*p*C] -> (B, T', h, w, p, p, C) -> (B, C, T', h, p, w, p) -> (B, C, T', H, W)
+        x = patches.reshape(b, t, gh, gw, p, p, c).permute(0, 6, 1, 2, 4, 3, 5)
+        return x.reshape(b, c, t, gh * p, gw * p)
+
+    def token_visibility(self, mask: torch.Tensor) -> torch.Tensor:
+        """Which prediction tokens belong to kept mask units: ``mask [B, U]`` (True = kept) -> bool ``[B, N]``
+        in raster order (each unit covers ``mask_unit_spatial_shape_final`` tokens, video ``1 x 2 x 2``).
+
+        Raises:
+            ValueError: ``mask`` is not ``[B, U]``.
+        """
+        units = math.prod(self.mask_spatial_shape)
+        if mask.ndim != 2 or mask.shape[1] != units:
+            raise ValueError(f"mask must be [B, {units}] for unit grid {tuple(self.mask_spatial_shape)}, "
+                             f"got {list(mask.shape)}")
+        grid = mask.bool().reshape(mask.shape[0], *self.mask_spatial_shape)  # [B, *unit_grid]
+        for axis, repeat in enumerate(self.mask_unit_spatial_shape_final):
+            grid = grid.repeat_interleave(int(repeat), dim=axis + 1)  # a unit covers `repeat` tokens on this axis
+        return grid.reshape(mask.shape[0], -1)
 
     def get_pixel_label(self, x: torch.Tensor, masked: torch.Tensor, norm: Optional[bool] = None) -> torch.Tensor:
         """Pixel targets of the ``masked`` prediction tokens (official ``get_pixel_label_2d`` / ``_3d``).
@@ -260,22 +311,9 @@ class MaskedAutoencoderHiera(Hiera):
                 the patch's ``P`` values; None = ``self.norm_pix_loss``.
 
         Returns:
-            ``[M, P]``: ``M = masked.sum()`` patches, batch-major then raster order. Video: the *first* frame
-            of each 2-frame token (``x[:, :, ::patch_stride[0]]``), a ``16 x 16`` patch flattened
-            channel-last ``(row, col, C)``; images: channel-first ``(C, row, col)`` (the official code
-            differs between the two, "mistake during training").
+            ``[M, P]``: ``M = masked.sum()`` patches of :meth:`patchify`'s layout, batch-major then raster order.
         """
-        p = self.pred_stride
-        if x.ndim == 5:
-            x = x[:, :, :: self.patch_stride[0]]  # (B, C, T, H, W) -> (B, C, T', H, W)
-            b, c, t, h, w = x.shape
-            # (B, C, T', H, W) -> (B, C, T', h, p, w, p) -> (B, T', h, w, p, p, C) -> (B, N, p*p*C)
-            patches = x.reshape(b, c, t, h // p, p, w // p, p).permute(0, 2, 3, 5, 4, 6, 1).reshape(b, -1, p * p * c)
-        else:
-            b, c, h, w = x.shape
-            # (B, C, H, W) -> (B, C, h, p, w, p) -> (B, h, w, C, p, p) -> (B, N, C*p*p)
-            patches = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
-        label = patches[masked]  # [B, N, P] -> [M, P]
+        label = self.patchify(x)[masked]  # [B, N, P] -> [M, P]
         if self.norm_pix_loss if norm is None else norm:
             mean = label.mean(dim=-1, keepdim=True)
             var = label.var(dim=-1, keepdim=True)

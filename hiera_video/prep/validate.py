@@ -3,7 +3,7 @@
 For each line, :func:`check_video` opens the video (``open_video``), takes the decoder's
 real frame count (``count_frames``: PyAV decodes the stream once; a truncated AVI whose
 header claims more frames reports what really decodes) and decodes the first, middle and
-last frame. A decord failure is retried with PyAV, as :func:`~hiera_video.data.decoders.decode_clips`
+last frame. A decord failure is retried with PyAV, as :func:`~hiera_video.data.decoding.decode_clips`
 does in training, so a video is "bad" only when no backend reads it.
 
 :func:`validate_list` runs the checks with :func:`~hiera_video.utils.parallel.run_parallel`
@@ -22,7 +22,7 @@ from typing import List, Optional
 
 import pandas as pd
 
-from hiera_video.data.decoders import BACKENDS, BackendUnavailableError, VideoDecodeError, check_backend, open_video
+from hiera_video.data.decoding import BACKENDS, BackendUnavailableError, VideoDecodeError, check_backend, open_video
 from hiera_video.data.lists import iter_list_lines, join_prefix
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import ItemResult, run_parallel

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from hiera_video.config import get_cfg
-from hiera_video.engine.test_loop import ModelUnderTest, run_multiview_tests
+from hiera_video.engine.multiview_eval import ModelUnderTest, run_multiview_tests
 
 NUM_CLASSES, VIEWS = 3, (2, 3)  # temporal clips x spatial crops
 

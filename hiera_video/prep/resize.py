@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from functools import partial
 
-from hiera_video.data.folders import VIDEO_EXTENSIONS
+from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.utils.atomic import atomic_write, atomic_write_text, new_file_mode
 from hiera_video.utils.parallel import FAILED, SKIPPED, ItemResult, run_parallel
 

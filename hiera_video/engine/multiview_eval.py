@@ -20,26 +20,12 @@ from fvcore.common.config import CfgNode
 from tqdm import tqdm
 
 from hiera_video.engine import distributed as du
-from hiera_video.engine.train_loop import autocast_context
+from hiera_video.data.bad_videos import check_bad_fraction
+from hiera_video.engine.precision import autocast_context
 from hiera_video.evaluation.multiview import MultiViewEnsembler
 from hiera_video.evaluation.report import write_test_report
 
 logger = logging.getLogger("hiera_video.engine")
-
-
-class TooManyBadVideosError(RuntimeError):
-    """More than ``DATA.MAX_BAD_FRACTION`` of a split's videos failed to decode."""
-
-
-def check_bad_fraction(num_bad: int, num_total: int, max_fraction: float, split: str) -> None:
-    """Raise :class:`TooManyBadVideosError` if ``num_bad / num_total > max_fraction``."""
-    if num_total and num_bad / num_total > max_fraction:
-        raise TooManyBadVideosError(
-            f"{num_bad} of {num_total} videos in the {split} split failed to decode "
-            f"({100 * num_bad / num_total:.1f}% > DATA.MAX_BAD_FRACTION {100 * max_fraction:.1f}%); "
-            "see the log (or the report's 'failed' list) for each path and reason, and run "
-            "data_prep/validate.py or fix the list"
-        )
 
 
 class ModelUnderTest(NamedTuple):

@@ -37,8 +37,12 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
+from hiera_video.config import single_view_cfg
+from hiera_video.data import build_dataset
 from hiera_video.evaluation.reconstruction import draw_reconstruction_grid, mae_reconstruction
 from hiera_video.models import MaskedAutoencoderHiera, create_model
+
+from .base import Task, register_task
 
 logger = logging.getLogger("hiera_video.engine")
 
@@ -49,7 +53,8 @@ VIS_FRAMES = 4
 MAE_ARCH_PREFIX = "mae_hiera_"
 
 
-class MAETask:
+@register_task("mae")
+class MAETask(Task):
     """Masked-autoencoder pretraining of a Hiera video encoder (see the module docstring).
 
     Raises (at construction, i.e. at the start of a run):
@@ -57,7 +62,6 @@ class MAETask:
             has no test); ``MASK.VIS_PERIOD < 0``.
     """
 
-    name = "mae"
     #: no labels: the runner skips validation, and there is no multi-view test.
     has_test = False
 
@@ -77,7 +81,7 @@ class MAETask:
             raise ValueError(f"MASK.VIS_PERIOD must be >= 0 (0 disables the pictures), got {cfg.MASK.VIS_PERIOD}")
         if cfg.MIXUP.ENABLE:
             logger.warning("MIXUP.ENABLE is ignored by TASK mae (Mixup / CutMix need labels)")
-        self.cfg = cfg
+        super().__init__(cfg)
         self._vis: Optional[Tuple[torch.Tensor, torch.Tensor, list]] = None  # (clips, mask, names), built once
 
     # ------------------------------------------------------------------------------------------------ model
@@ -118,17 +122,7 @@ class MAETask:
     # ------------------------------------------------------------------------------------------------- data
     def train_dataset(self) -> torch.utils.data.Dataset:
         """``TRAIN.DATASET``'s train split without labels (items as ``Kinetics``'s, label ``-1`` or ignored)."""
-        from hiera_video.engine.tasks import build_dataset  # tasks.py registers this class: import late
-
         return build_dataset(self.cfg.TRAIN.DATASET, self.cfg, "train", require_labels=False)
-
-    def test_dataset(self, cfg: CfgNode | None = None) -> torch.utils.data.Dataset:
-        """Not available: MAE pretraining has no test.
-
-        Raises:
-            RuntimeError: always (the runner never calls it for a task with ``has_test = False``).
-        """
-        raise RuntimeError("TASK mae has no test or validation split; fine-tune with TASK classification to test")
 
     # ------------------------------------------------------------------------------------------------- loss
     def training_loss(self, model: nn.Module, batch: dict,
@@ -148,15 +142,6 @@ class MAETask:
         loss, _pred, _label, _mask = model(clips)
         return loss, {"count": int(clips.shape[0])}
 
-    @torch.no_grad()
-    def view_scores(self, model: nn.Module, views: torch.Tensor) -> torch.Tensor:
-        """Not available: an MAE has no class scores.
-
-        Raises:
-            RuntimeError: always (the runner never tests a task with ``has_test = False``).
-        """
-        raise RuntimeError("TASK mae has no class scores; fine-tune with TASK classification to test")
-
     # ------------------------------------------------------------------------------------------- pictures
     def _vis_inputs(self, model: MaskedAutoencoderHiera) -> Tuple[torch.Tensor, torch.Tensor, list]:
         """The fixed picture inputs, decoded once: ``(clips (V, C, T, H, W), mask [V, U] bool, names)`` (names:
@@ -168,15 +153,7 @@ class MAETask:
         MASK.RATIO))`` units kept per clip, drawn from a generator seeded with ``RNG_SEED`` (the global RNG
         is not touched, so training draws the same masks with or without pictures).
         """
-        from hiera_video.engine.tasks import build_dataset
-
-        cfg = self.cfg.clone()
-        cfg.defrost()
-        cfg.TEST.SPLIT = "train"
-        cfg.TEST.NUM_ENSEMBLE_VIEWS = 1
-        cfg.TEST.NUM_SPATIAL_CROPS = 1
-        cfg.DATA.TEST_CROP_SIZE = cfg.DATA.TRAIN_CROP_SIZE
-        cfg.freeze()
+        cfg = single_view_cfg(self.cfg, split="train", crop_size=self.cfg.DATA.TRAIN_CROP_SIZE)
         dataset = build_dataset(cfg.TRAIN.DATASET, cfg, "test", require_labels=False)
         clips, names, taken = [], [], set()
         n = len(dataset)
@@ -192,12 +169,8 @@ class MAETask:
                     break
         if not clips:
             raise RuntimeError(f"no decodable video in {dataset.list_path} for the MAE reconstruction picture")
-        units = math.prod(model.mask_spatial_shape)
-        keep = int(units * (1 - float(self.cfg.MASK.RATIO)))
         gen = torch.Generator().manual_seed(int(self.cfg.RNG_SEED))
-        order = torch.rand(len(clips), units, generator=gen).argsort(dim=1)  # as MaskedAutoencoderHiera.random_mask
-        mask = torch.zeros(len(clips), units, dtype=torch.bool)
-        mask.scatter_(1, order[:, :keep], True)
+        mask = model.random_mask(len(clips), float(self.cfg.MASK.RATIO), generator=gen)
         return torch.stack(clips), mask, names
 
     def on_epoch_end(self, model: nn.Module, epoch: int, writer=None) -> Optional[str]:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .lists import PrepStats
+from hiera_video.prep.stats import PrepStats
 
 __all__ = ["SSv2PrepResult", "SSv2PrepStats", "count_frames", "prepare_ssv2", "prepare_ssv2_frames", "read_labels",
            "read_split", "strip_template"]
@@ -220,9 +220,9 @@ def count_frames(frames_root: str, clip_id: str) -> tuple[int, int, int]:
 
 
 def _write_frame_rows(path: str, rows: list[tuple[str, int, int]]) -> None:
-    """:func:`hiera_video.data.frames.write_frame_list`'s format for ``[(clip_id, label, num_frames)]``,
+    """:func:`hiera_video.prep.extract_frames.write_frame_list`'s format for ``[(clip_id, label, num_frames)]``,
     streamed (an SSv2 train list has millions of rows); the label fills the ``labels`` column."""
-    from hiera_video.data.frames import FRAME_LIST_HEADER, frame_name
+    from hiera_video.prep.extract_frames import FRAME_LIST_HEADER, frame_name
     from hiera_video.utils.atomic import atomic_write
 
     def write(f) -> None:
@@ -244,7 +244,7 @@ def prepare_ssv2_frames(labels_path: str, split_paths: dict[str, str], frames_ro
     ``original_vido_id video_id frame_id path labels`` and one row per frame: the clip id, the clip's
     0-based position in the list, the 0-based frame index ``k - 1``, the path relative to
     ``frames_root`` (``DATA.PATH_PREFIX``) and the class id (the format of
-    :func:`hiera_video.data.frames.write_frame_list`). A clip with no frame folder, an empty one, or a
+    :func:`hiera_video.prep.extract_frames.write_frame_list`). A clip with no frame folder, an empty one, or a
     hole in its numbering is not listed; it goes to ``missing.csv`` with ``expected`` = the first
     absent frame (``{id}/{id}_000001.jpg`` when there are none). Only the numbering is checked:
     run the extraction to completion first (its frames are not decoded here).
@@ -252,7 +252,7 @@ def prepare_ssv2_frames(labels_path: str, split_paths: dict[str, str], frames_ro
     Raises:
         FileNotFoundError / ValueError: unreadable or malformed input, ``frames_root`` not a folder.
     """
-    from hiera_video.data.frames import frame_name
+    from hiera_video.prep.extract_frames import frame_name
 
     if not os.path.isdir(frames_root):
         raise FileNotFoundError(f"frames folder not found: {frames_root}")

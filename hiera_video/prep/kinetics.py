@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 from iopath.common.file_io import g_pathmgr
 
-from hiera_video.data.lists import PrepStats
+from hiera_video.prep.stats import PrepStats
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import run_parallel
 

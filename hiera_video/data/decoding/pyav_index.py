@@ -1,4 +1,4 @@
-"""Helpers of the PyAV reader in :mod:`hiera_video.data.decoders`: what the first packets of a
+"""Helpers of the PyAV reader in :mod:`hiera_video.data.decoding`: what the first packets of a
 stream say about frame indexing, and the fast seek pass.
 
 - :func:`read_head` demuxes the first packets once on open (nothing decoded). They are

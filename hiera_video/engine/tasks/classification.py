@@ -1,51 +1,24 @@
-"""Tasks: what a batch means for the loops (loss in training, scores at test).
-
-The train and test loops only talk to a task; they never branch on a model or
-dataset name. A task builds its model and datasets from the config, turns a
-training batch into a loss (plus numbers to log: ``count`` and, for tasks with
-labels, ``top1_correct`` / ``top5_correct``), and turns a stack of test views into
-per-view scores for multi-view ensembling. Optionally it has
-``on_epoch_end(model, epoch, writer)``, called on the main process after every
-training epoch. Tasks register in ``TASKS`` under their ``cfg.TASK`` name.
-"""
+"""Supervised clip classification (``TASK classification``): cross-entropy in training, logits per view at test."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
-from hiera_video.data import Kinetics
+from hiera_video.data import build_dataset
 from hiera_video.data.mixup import build_mixup
-from hiera_video.data.ssv2 import SSv2
-from hiera_video.engine.mae_task import MAETask
 from hiera_video.evaluation.meters import topk_correct
 from hiera_video.models import create_model
 
-# Datasets by cfg.TRAIN.DATASET / cfg.TEST.DATASET name.
-DATASETS: Dict[str, Callable[[CfgNode, str], torch.utils.data.Dataset]] = {
-    "kinetics": Kinetics,
-    "ssv2": SSv2,
-}
+from .base import Task, register_task
 
 
-def build_dataset(name: str, cfg: CfgNode, split: str, **kwargs) -> torch.utils.data.Dataset:
-    """The dataset called ``name`` for ``split`` ("train", "val" or "test"); ``kwargs`` go to its
-    constructor (e.g. ``require_labels=False``).
-
-    Raises:
-        ValueError: ``name`` is not a registered dataset.
-    """
-    key = name.lower()
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; known: {sorted(DATASETS)}")
-    return DATASETS[key](cfg, split, **kwargs)
-
-
-class ClassificationTask:
+@register_task("classification")
+class ClassificationTask(Task):
     """Supervised clip classification with cross-entropy.
 
     Without Mixup the loss is cross-entropy with ``MODEL.LABEL_SMOOTHING``; with
@@ -54,10 +27,8 @@ class ClassificationTask:
     against its label-smoothed mixed targets (``MIXUP.LABEL_SMOOTH_VALUE``).
     """
 
-    name = "classification"
-
     def __init__(self, cfg: CfgNode):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.label_smoothing = float(cfg.MODEL.LABEL_SMOOTHING)
         self.mixup = build_mixup(cfg)
 
@@ -89,7 +60,7 @@ class ClassificationTask:
     def train_dataset(self) -> torch.utils.data.Dataset:
         return build_dataset(self.cfg.TRAIN.DATASET, self.cfg, "train")
 
-    def test_dataset(self, cfg: CfgNode | None = None) -> torch.utils.data.Dataset:
+    def test_dataset(self, cfg: Optional[CfgNode] = None) -> torch.utils.data.Dataset:
         cfg = cfg or self.cfg
         return build_dataset(cfg.TEST.DATASET, cfg, "test")
 
@@ -123,16 +94,3 @@ class ClassificationTask:
         """Logits ``(N, K)`` for a stack of views ``(N, C, T, H, W)``; ensembled by the test loop."""
         return model(views).float()
 
-
-TASKS = {ClassificationTask.name: ClassificationTask, MAETask.name: MAETask}
-
-
-def build_task(cfg: CfgNode):
-    """The task named by ``cfg.TASK``.
-
-    Raises:
-        ValueError: unknown task name.
-    """
-    if cfg.TASK not in TASKS:
-        raise ValueError(f"unknown TASK '{cfg.TASK}'; known: {sorted(TASKS)}")
-    return TASKS[cfg.TASK](cfg)

@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from functools import partial
 
-from hiera_video.data.folders import VIDEO_EXTENSIONS
-from hiera_video.data.resize import find_videos, write_failed_csv
+from hiera_video.prep.folders import VIDEO_EXTENSIONS
+from hiera_video.prep.resize import find_videos, write_failed_csv
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import FAILED, SKIPPED, ItemResult, run_parallel
 
@@ -98,7 +98,7 @@ def target_indices(count: int, src_fps, fps, start_sec: float = 0.0) -> list[int
 
 def _probe(path: str) -> tuple[Fraction, int]:
     """``(src_fps, header frame count)``; the count is estimated from the duration when missing."""
-    from hiera_video.data.decoders import open_video
+    from hiera_video.data.decoding import open_video
 
     with open_video(path) as reader:  # raises VideoDecodeError with a reason
         import av

@@ -1,11 +1,11 @@
-"""torchcodec backend of :func:`hiera_video.data.decoders.open_video` (``backend="torchcodec"``).
+"""torchcodec backend of :func:`hiera_video.data.decoding.open_video` (``backend="torchcodec"``).
 
 torchcodec (https://github.com/meta-pytorch/torchcodec) decodes with the FFmpeg shared
 libraries installed on the system (major versions 4-8; Debian/Ubuntu: ``apt-get install
 ffmpeg``) and returns torch tensors. It is optional and imported on first use (about 3 s:
 it imports ``torch._dynamo``); the versions from 0.12 on are built for torch >= 2.11
 (torchcodec's compatibility table). When it or the FFmpeg libraries cannot be loaded,
-:func:`load_torchcodec` raises :class:`~hiera_video.data.decoders.BackendUnavailableError`
+:func:`load_torchcodec` raises :class:`~hiera_video.data.decoding.BackendUnavailableError`
 naming what to install, for every video: a setup error is not silently replaced by PyAV.
 
 Indexing is exact: ``VideoDecoder(seek_mode="exact")`` scans the packets on open (no
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .decoders import BackendUnavailableError, VideoDecodeError, VideoReader, _check_indices, _local_path, _seek_unsafe
+from .base import BackendUnavailableError, VideoDecodeError, VideoReader, check_indices, local_path, seek_unsafe
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,13 @@ def load_torchcodec(path: str):
 
             _state["decoder"] = VideoDecoder
         except Exception as e:  # ImportError; RuntimeError/OSError from loading libtorchcodec + FFmpeg
-            _state["error"] = _short(e, 200)
+            _state["error"] = short_error(e, 200)
     if "error" in _state:
         raise BackendUnavailableError(path, f"torchcodec cannot be loaded ({_state['error']}); {INSTALL_HINT}")
     return _state["decoder"]
 
 
-def _short(e: Exception, limit: int = 300) -> str:
+def short_error(e: Exception, limit: int = 300) -> str:
     """``Type: message`` on one line, without torchcodec's C++ source location prefix."""
     text = re.sub(r"^.*?\.cpp:\d+, ", "", " ".join(str(e).split()))
     return f"{type(e).__name__}: {text[:limit]}"
@@ -80,7 +80,7 @@ class TorchCodecReader(VideoReader):
 
     def __init__(self, path: str, num_threads: int = 0):
         self.path = path
-        self._local = _local_path(path)
+        self._local = local_path(path)
         self._decoder_cls = load_torchcodec(path)
         self._threads = num_threads
         self._dec = self._open()
@@ -98,22 +98,22 @@ class TorchCodecReader(VideoReader):
         self.num_frames = int(meta.num_frames_from_header or n)
         self.decoded_num_frames = n
         self._end_checked = False  # whether frame decoded_num_frames - 1 is known to decode
-        self.sequential = _seek_unsafe(self._local, codecs=())
+        self.sequential = seek_unsafe(self._local, codecs=())
 
     def _open(self):
         try:
             return self._decoder_cls(self._local, seek_mode="exact", device="cpu", dimension_order="NHWC",
                                      num_ffmpeg_threads=self._threads)
         except ValueError as e:  # "The best video stream is unknown ..."
-            reason = "no video stream" if "video stream" in str(e) else f"cannot open: {_short(e)}"
+            reason = "no video stream" if "video stream" in str(e) else f"cannot open: {short_error(e)}"
             raise VideoDecodeError(self.path, reason) from e
         except Exception as e:  # RuntimeError from FFmpeg: not a video, unreadable header
-            raise VideoDecodeError(self.path, f"cannot open: {_short(e)}") from e
+            raise VideoDecodeError(self.path, f"cannot open: {short_error(e)}") from e
 
     def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
         """uint8 ``(N, H, W, C)`` RGB frames for ``indices``, clamped to the last decodable frame.
         Raises ``VideoDecodeError`` (decoding fails) or ``ValueError`` (no or negative index)."""
-        idx = _check_indices(indices)
+        idx = check_indices(indices)
         for attempt in range(2):
             clamped = [min(i, self.decoded_num_frames - 1) for i in idx]
             if self.sequential:
@@ -123,7 +123,7 @@ class TorchCodecReader(VideoReader):
             except Exception as e:  # RuntimeError from FFmpeg
                 if attempt == 0 and self._find_end():
                     continue  # the claimed end did not decode: clamp to the real one and retry
-                raise VideoDecodeError(self.path, f"decoding failed: {_short(e)}") from e
+                raise VideoDecodeError(self.path, f"decoding failed: {short_error(e)}") from e
             if max(clamped) == self.decoded_num_frames - 1:
                 self._end_checked = True
             return frames.contiguous()
@@ -137,7 +137,7 @@ class TorchCodecReader(VideoReader):
                 frame = dec.get_frame_at(k).data
             except Exception as e:
                 if k == 0:
-                    raise VideoDecodeError(self.path, f"decoding failed: {_short(e)}") from e
+                    raise VideoDecodeError(self.path, f"decoding failed: {short_error(e)}") from e
                 self._set_end(k)
                 break
             last = frame
