@@ -27,7 +27,8 @@ LABELS = {"good0": 0, "good1": 1, "good2": 2, "short": 3}
 
 def _ids(read_frame_ids, clip_cthw):
     """Frame ids of a normalised (C, T, H, W) clip made with MEAN 0 / STD 1."""
-    return read_frame_ids(clip_cthw.permute(1, 2, 3, 0) * 255.0)
+    pixels = clip_cthw.float() if clip_cthw.dtype == torch.uint8 else clip_cthw * 255.0  # test views are uint8
+    return read_frame_ids(pixels.permute(1, 2, 3, 0))
 
 
 @pytest.fixture

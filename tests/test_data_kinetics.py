@@ -16,7 +16,8 @@ from hiera_video.data.kinetics import Kinetics, collate_train
 
 def _ids(read_frame_ids, clip_cthw):
     """Frame ids of a normalised (C, T, H, W) clip made with MEAN 0 / STD 1."""
-    return read_frame_ids(clip_cthw.permute(1, 2, 3, 0) * 255.0)
+    pixels = clip_cthw.float() if clip_cthw.dtype == torch.uint8 else clip_cthw * 255.0  # test views are uint8
+    return read_frame_ids(pixels.permute(1, 2, 3, 0))
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def test_test_items_all_views_decoded_once(cfg, read_frame_ids, monkeypatch):
     assert set(item) == {"views", "label", "index", "path", "view_ids", "error"}
     assert item["error"] is None and (item["label"], item["index"]) == (2, 2)
     assert item["path"].endswith("good2.avi")
-    assert item["views"].shape == (9, 3, 4, 48, 48) and item["views"].dtype == torch.float32
+    assert item["views"].shape == (9, 3, 4, 48, 48) and item["views"].dtype == torch.uint8  # normalised on the device
     assert item["view_ids"] == [(t, s) for t in range(3) for s in range(3)]
     # offset sampling: delta 56, step 28 -> starts 0, 28, 56
     expected = {0: [0, 2, 4, 7], 1: [28, 30, 32, 35], 2: [56, 58, 60, 63]}
@@ -161,7 +162,7 @@ def test_test_split_stem_and_decord_backend(cfg, data_dir):
     pyav = Kinetics(cfg, "test")[1]["views"]
     cfg.DATA.DECODING_BACKEND = "decord"
     dec = Kinetics(cfg, "test")[1]["views"]
-    assert (pyav - dec).abs().mean() * 255 <= 1.0
+    assert (pyav.float() - dec.float()).abs().mean() <= 1.0  # uint8 views: pixel levels
 
 
 def test_config_validation(cfg):
@@ -201,6 +202,24 @@ def test_test_views_crop_positions():
     pv = TR.test_views(portrait, 15, 3, [0.0] * 3, [1.0 / 255] * 3)
     assert pv[0][0, 0, 0, 0] < 2 and pv[2][0, 0, -1, 0] > 57
     assert TR.test_views(cols, 15, 1, [0.0] * 3, [1.0 / 255] * 3).shape == (1, 3, 2, 15, 15)
+
+
+def test_uint8_views_normalise_to_the_float_views_exactly():
+    torch.manual_seed(0)
+    frames = torch.randint(0, 256, (4, 40, 56, 3), dtype=torch.uint8)
+    mean, std = [0.45, 0.4, 0.5], [0.225, 0.25, 0.2]
+    views = TR.test_views(frames, 32, 3)  # what test items carry
+    assert views.dtype == torch.uint8 and views.shape == (3, 3, 4, 32, 32)
+    # the float views the workers used to send: normalize_clip of each (T, C, H, W) crop
+    crops = TR.spatial_crops(TR.resize_short_side(frames, 32), 32, 3)
+    expected = torch.stack([TR.normalize_clip(c, mean, std) for c in crops])
+    assert torch.equal(TR.normalize_views(views, mean, std), expected)
+    assert torch.equal(TR.normalize_views(views[None], mean, std)[0], expected)  # a batch of videos' views
+    assert torch.equal(TR.test_views(frames, 32, 3, mean, std), expected)
+    with pytest.raises(ValueError, match="uint8"):
+        TR.normalize_views(expected, mean, std)
+    with pytest.raises(ValueError, match="DATA.STD"):
+        TR.normalize_views(views, mean, [0.2, 0.0, 0.2])
 
 
 def test_train_transform_same_crop_for_all_frames(tiny_cfg):

@@ -144,3 +144,26 @@ def test_import_linter_contracts_hold():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_no_private_name_is_imported_from_another_module():
+    bad = []
+    for module, path in MODULES.items():
+        tree = ast.parse(open(path).read(), path)
+        is_package = path.endswith("__init__.py")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                base = _resolve(module, node.level, node.module or "", is_package)
+                if not base.startswith(PACKAGE):
+                    continue
+                bad += [f"{module}: from {base} import {a.name}" for a in node.names
+                        if a.name.startswith("_") and f"{base}.{a.name}" not in MODULES]
+    assert not bad, "private names imported across modules: " + "; ".join(bad)
+
+
+def test_importing_the_runtime_data_package_imports_no_offline_preparation():
+    code = ("import sys, hiera_video.data, hiera_video.models, hiera_video.engine.runner; "
+            "print(sorted(m for m in sys.modules if m.startswith('hiera_video.prep')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -107,6 +107,46 @@ def test_auto_resume_continues_from_the_last_checkpoint(motion_data, tmp_path, c
     assert "resumed from" in (out / "log.txt").read_text()
 
 
+def test_resume_skips_a_damaged_checkpoint_and_checkpoints_name_their_classes(motion_data, tmp_path, capsys):
+    import torch
+
+    from hiera_video.models import create_model
+
+    out, ckpts = tmp_path / "damaged", tmp_path / "damaged" / "checkpoints"
+    quiet = ("TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0", "SOLVER.MAX_EPOCH", "2")
+    assert run_net.main(small_run(motion_data, out, *quiet)) == 0
+    names = [n for n, _ in sorted(json.load(open(os.path.join(motion_data, "classes.json"))).items(), key=lambda x: x[1])]
+    state = torch.load(ckpts / "checkpoint_epoch_00002.pyth", weights_only=True)
+    assert state["meta"]["class_names"] == names and state["meta"]["arch"] == "hiera_tiny_16x224"
+    assert state["meta"]["data"]["num_frames"] == 4 and state["meta"]["data"]["sampling_rate"] == 2
+    # a crash cut the newest checkpoint short and left a temp file behind
+    newest = ckpts / "checkpoint_epoch_00002.pyth"
+    newest.write_bytes(newest.read_bytes()[:2000])
+    stale = ckpts / ".checkpoint_epoch_00003.pyth.abcd.tmp"
+    stale.write_bytes(b"0" * 4096)
+    assert run_net.main(small_run(motion_data, out, *quiet)) == 0
+    log = (out / "log.txt").read_text()
+    assert "skipping" in log and "checkpoint_epoch_00002.pyth" in log and "checkpoint_epoch_00001.pyth" in log
+    assert [json.loads(line)["epoch"] for line in open(out / "stats.jsonl")] == [1, 2, 2]  # epoch 2 again
+    assert not stale.exists() and torch.load(newest, weights_only=True)["epoch"] == 2
+    # a checkpoint alone predicts named classes; save_pretrained's folder tests like the .pyth
+    model = create_model("hiera_tiny_16x224", input_size=(4, 32, 32), checkpoint=str(newest))
+    assert model.pretrained_cfg["label_names"] == names and model.num_classes == 6
+    folder = model.save_pretrained(str(tmp_path / "hub_folder"))
+    assert run_net.main(small_run(motion_data, tmp_path / "from_folder", "TRAIN.ENABLE", "False",
+                                  "TEST.CHECKPOINT_FILE_PATH", folder)) == 0
+    report = json.loads((tmp_path / "from_folder" / "test" / "report.json").read_text())
+    assert report["checkpoint"] == folder and report["num_videos"] == 6 and len(report["failed"]) == 2
+    # a weights file that cannot be read: one line naming it, no traceback, exit 1
+    capsys.readouterr()
+    empty = tmp_path / "empty.pyth"
+    empty.write_bytes(b"")
+    assert run_net.main(small_run(motion_data, tmp_path / "bad", "TRAIN.ENABLE", "False",
+                                  "TEST.CHECKPOINT_FILE_PATH", str(empty))) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "empty.pyth: empty file" in err and "\n" not in err
+
+
 def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path, capsys):
     train_out = tmp_path / "train"
     assert run_net.main(small_run(motion_data, train_out, "TEST.ENABLE", "False", "TRAIN.EVAL_PERIOD", "0")) == 0

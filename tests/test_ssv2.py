@@ -63,7 +63,8 @@ def test_segment_indices_errors():
 
 # ---------------------------------------------------------------------------- SSv2 dataset
 def _ids(read_frame_ids, clip_cthw):
-    return read_frame_ids(clip_cthw.permute(1, 2, 3, 0) * 255.0)
+    pixels = clip_cthw.float() if clip_cthw.dtype == torch.uint8 else clip_cthw * 255.0  # test views are uint8
+    return read_frame_ids(pixels.permute(1, 2, 3, 0))
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def test_flip_label_map_real_templates():
 
 def _side(clip_cthw) -> str:
     """'dark-left' for the original asymmetric frames, 'dark-right' when mirrored."""
-    half = clip_cthw.shape[-1] // 2
+    half, clip_cthw = clip_cthw.shape[-1] // 2, clip_cthw.float()
     return "dark-left" if clip_cthw[..., :half].mean() < clip_cthw[..., half:].mean() else "dark-right"
 
 

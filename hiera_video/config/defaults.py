@@ -24,14 +24,16 @@ _C.LOG_PERIOD = 10
 _C.TENSORBOARD = True
 # Distributed backend for torch.distributed ("nccl" on GPUs, "gloo" on CPU).
 _C.DIST_BACKEND = "nccl"
-# What the run optimises and predicts: a name in hiera_video.engine.tasks.TASKS.
+# What the run optimises and predicts: a registered task (hiera_video.engine.tasks: "classification", "mae").
 _C.TASK = "classification"
 
 # ---------------------------------------------------------------------------- train
 _C.TRAIN = CfgNode()
 _C.TRAIN.ENABLE = True
 _C.TRAIN.DATASET = "kinetics"
-# Clips per optimisation step, summed over all processes (as in PySlowFast).
+# Videos per forward/backward pass, summed over all processes (as in PySlowFast): each process takes
+# BATCH_SIZE / world size, times AUG.NUM_SAMPLE x DATA.TRAIN_CROP_NUM_TEMPORAL clips; an optimizer step
+# sees TRAIN.GRAD_ACCUM_STEPS such passes.
 _C.TRAIN.BATCH_SIZE = 8
 # Validate (single view) every this many epochs; 0 disables.
 _C.TRAIN.EVAL_PERIOD = 1
@@ -42,7 +44,8 @@ _C.TRAIN.CHECKPOINT_PERIOD = 1
 _C.TRAIN.CHECKPOINT_KEEP = 5
 # Resume from the newest checkpoint in OUTPUT_DIR/checkpoints when one exists.
 _C.TRAIN.AUTO_RESUME = True
-# Weights to start from: official .pth, plain state dict or our checkpoint (path or URL).
+# Weights to start from (fine-tuning): anything hiera_video.models.read_weights reads: an official or our .pth /
+# .pyth, a .safetensors file, a folder with config.json + model.safetensors, hf-hub:ORG/NAME, or a URL.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
 # Automatic mixed precision (only on CUDA; ignored on the CPU).
 _C.TRAIN.MIXED_PRECISION = True
@@ -60,7 +63,8 @@ _C.TEST.BATCH_SIZE = 8
 _C.TEST.NUM_ENSEMBLE_VIEWS = 5
 # Spatial crops per temporal clip: 1 (centre) or 3 (left/centre/right or top/centre/bottom).
 _C.TEST.NUM_SPATIAL_CROPS = 3
-# Weights to test; empty uses the newest training checkpoint in OUTPUT_DIR.
+# Weights to test (the same sources as TRAIN.CHECKPOINT_FILE_PATH); empty uses the newest training checkpoint
+# in OUTPUT_DIR.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # List file stem to test on: "test" reads {PATH_TO_DATA_DIR}/test.csv.
 _C.TEST.SPLIT = "test"
@@ -163,7 +167,8 @@ _C.MODEL = CfgNode()
 _C.MODEL.ARCH = "hiera_base_16x224"
 # Activation checkpointing of every Hiera block in training (less memory, one more forward pass).
 _C.MODEL.ACT_CHECKPOINT = False
-# torch.compile the model for training and testing (first steps are slow while it compiles).
+# torch.compile the model for training (not for validation or testing); the first steps are slow while it
+# compiles. Checkpoints keep the uncompiled model's keys.
 _C.MODEL.COMPILE = False
 _C.MODEL.NUM_CLASSES = 400
 # Stochastic depth rate, linearly increasing over blocks.

@@ -26,7 +26,8 @@ Items (one dataset index = one video):
   random other index, at most ``DATA.MAX_RETRIES`` times; then ``RuntimeError``
   naming the failed paths. ``"index"`` is the index actually returned (the replacement
   when there was one). Callers count per-epoch failures from ``"bad"``.
-- ``"test"``: ``{"views": float (V, C, T, H, W) or None, "label": int, "index": int,
+- ``"test"``: ``{"views": uint8 (V, C, T, H, W) or None (normalised on the device by
+  :func:`~hiera_video.data.transforms.normalize_views`: a K400 5 x 3 item is ~35 MiB instead of ~138), "label": int, "index": int,
   "path": str, "view_ids": [(temporal_clip, spatial_crop), ...], "error": str or None}``
   with ``V = TEST.NUM_ENSEMBLE_VIEWS * TEST.NUM_SPATIAL_CROPS`` in temporal-major order
   (``view v`` is temporal clip ``v // S``, crop ``v % S``). The frames of all temporal
@@ -226,7 +227,7 @@ class Kinetics(torch.utils.data.Dataset):
         d = self.cfg.DATA
         try:
             clips = self._decode(record, indices_fn).clips  # n_t x uint8 (T, H, W, C)
-            views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s, d.MEAN, d.STD) for c in clips])
+            views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s) for c in clips])  # uint8
             item["views"] = views.flatten(0, 1)  # (n_t * n_s, C, T, H, W), temporal-major
         except Exception as e:  # never raise at test time: report and exclude
             item["error"] = _describe(e)

@@ -30,7 +30,8 @@ from torchvision.transforms.v2 import functional as F
 
 from .augment import ClipRandAugment, parse_rand_augment, random_erasing
 
-__all__ = ["train_transform", "TrainTransform", "resize_short_side", "spatial_crops", "normalize_clip", "test_views"]
+__all__ = ["train_transform", "TrainTransform", "resize_short_side", "spatial_crops", "normalize_clip", "test_views",
+           "normalize_views"]
 
 
 def _as_video(frames: torch.Tensor) -> tv_tensors.Video:
@@ -172,26 +173,47 @@ def test_views(
     frames: torch.Tensor,
     crop_size: int,
     num_spatial_crops: int,
-    mean: Sequence[float],
-    std: Sequence[float],
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """All spatial views of one temporal clip.
+    """All spatial views of one temporal clip, as uint8 (the form test items travel in; 4x smaller than float32).
 
     Args:
         frames: uint8 ``(T, H, W, C)``.
         crop_size: ``DATA.TEST_CROP_SIZE`` (pixels): short side resize and crop side.
         num_spatial_crops: ``TEST.NUM_SPATIAL_CROPS``, 1 or 3.
-        mean, std: per-channel normalisation of [0, 1] pixels.
+        mean, std: when given, the views come back normalised (:func:`normalize_views`).
 
     Returns:
-        float32 ``(S, C, T, crop_size, crop_size)``, ``S = num_spatial_crops``, in
+        uint8 ``(S, C, T, crop_size, crop_size)`` (float32 with ``mean`` / ``std``), ``S = num_spatial_crops``, in
         spatial-index order (see :func:`spatial_crops`).
 
     Raises:
         ValueError: bad ``frames`` shape or ``num_spatial_crops``.
     """
     resized = resize_short_side(frames, crop_size)
-    return torch.stack([normalize_clip(c, mean, std) for c in spatial_crops(resized, crop_size, num_spatial_crops)])
+    # each crop (T, C, H, W) -> (C, T, H, W)
+    views = torch.stack([c.as_subclass(torch.Tensor).permute(1, 0, 2, 3)
+                         for c in spatial_crops(resized, crop_size, num_spatial_crops)]).contiguous()
+    return views if mean is None else normalize_views(views, mean, std)
+
+
+def normalize_views(views: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 views ``(..., C, T, H, W)`` -> float32 scaled to [0, 1] and normalised per channel (``DATA.MEAN`` /
+    ``DATA.STD``), on ``views``' device: the multi-view evaluation calls it after moving a batch of views to the
+    device. Equal, element for element, to :func:`normalize_clip` of the same pixels.
+
+    Raises:
+        ValueError: ``views`` is not uint8, or a ``std`` entry is 0.
+    """
+    if views.dtype != torch.uint8:
+        raise ValueError(f"normalize_views expects uint8 views, got {views.dtype}")
+    if not all(float(s) != 0.0 for s in std):
+        raise ValueError(f"DATA.STD {list(std)} has a zero entry: cannot normalise")
+    x = F.to_dtype(views, torch.float32, scale=True)
+    m = torch.as_tensor(list(mean), dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+    s = torch.as_tensor(list(std), dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+    return x.sub_(m).div_(s)
 
 
 test_views.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

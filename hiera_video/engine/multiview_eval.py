@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from hiera_video.engine import distributed as du
 from hiera_video.data.bad_videos import check_bad_fraction
+from hiera_video.data.transforms import normalize_views
 from hiera_video.engine.precision import autocast_context
 from hiera_video.evaluation.multiview import MultiViewEnsembler
 from hiera_video.evaluation.report import write_test_report
@@ -53,7 +54,8 @@ def run_multiview_tests(
         targets: name -> :class:`ModelUnderTest`; each model gets its own ensembling and report (``report.json``,
             ``report.md``, ``view_logits.csv``, ... written by the main process to its ``out_dir``).
         dataset: yields per-video dicts ``{"views": (V, C, T, H, W) or None, "label", "index", "path",
-            "view_ids", "error"}``.
+            "view_ids", "error"}``; uint8 views are normalised on ``device`` (``DATA.MEAN`` / ``DATA.STD``),
+            float views are taken as normalised.
         class_names: names indexed by label; adds per-class accuracy to the reports.
 
     Returns:
@@ -87,6 +89,8 @@ def run_multiview_tests(
         if not pending_views:
             return
         views = torch.cat(pending_views).to(device, non_blocking=True)  # (N, C, T, H, W)
+        if views.dtype == torch.uint8:  # items travel as uint8 (4x less to copy); normalise on the device
+            views = normalize_views(views, cfg.DATA.MEAN, cfg.DATA.STD)
         ids = torch.tensor(pending_ids, dtype=torch.long)
         for name, target in targets.items():
             with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):

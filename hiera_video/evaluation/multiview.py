@@ -4,10 +4,11 @@ Each test video is seen as ``V = temporal_clips x spatial_crops`` views. The
 ensemble prediction of a video is the mean over its views of the softmax of each
 view's logits (PySlowFast averages the views' outputs; we average probabilities).
 
-Under ``torch.distributed`` every process collects the views it computed into its
-own :class:`MultiViewEnsembler`; :meth:`MultiViewEnsembler.all_reduce` then sums the
-per-view logit sums and counts over all processes, so a view seen twice (e.g. a
-video repeated by ``DistributedSampler`` padding) is averaged, never doubled.
+Under ``torch.distributed`` each process tests a disjoint strided shard of the videos
+(``range(rank, num_videos, world_size)``, no padding) and collects the views it computed
+into its own :class:`MultiViewEnsembler`; :meth:`MultiViewEnsembler.all_reduce` then sums
+the per-view logit sums and counts over all processes. A view added twice is averaged,
+never doubled.
 """
 
 from __future__ import annotations

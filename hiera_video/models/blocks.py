@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .layout import pool_tokens
 
-_CONV_BY_DIMS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+CONV_BY_DIMS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
 class DropPath(nn.Module):
@@ -155,7 +155,7 @@ class PatchEmbed(nn.Module):
                  padding: Sequence[int]) -> None:
         super().__init__()
         self.spatial_dims = len(kernel)
-        self.proj = _CONV_BY_DIMS[self.spatial_dims](
+        self.proj = CONV_BY_DIMS[self.spatial_dims](
             dim_in, dim_out, kernel_size=tuple(kernel), stride=tuple(stride), padding=tuple(padding))
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:

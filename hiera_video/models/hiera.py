@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint
 
-from .blocks import _CONV_BY_DIMS, DropPath, Head, HieraBlock, MaskUnitAttention, Mlp, PatchEmbed  # noqa: F401
+from .blocks import CONV_BY_DIMS, DropPath, Head, HieraBlock, MaskUnitAttention, Mlp, PatchEmbed  # noqa: F401
 from .layout import Reroll, Unroll, check_geometry
 
 

@@ -36,7 +36,8 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .hiera import _CONV_BY_DIMS, Hiera, HieraBlock
+from .blocks import CONV_BY_DIMS, HieraBlock
+from .hiera import Hiera
 from .layout import undo_windowing
 from .weights import EXTRA_ARGS  # noqa: F401  (ours only: mask_ratio, norm_pix_loss)
 
@@ -117,7 +118,7 @@ class MaskedAutoencoderHiera(Hiera):
         mu = list(self.mask_unit_size)
         for stage in range(self.q_pool):
             kernel = tuple(m // f for m, f in zip(mu, self.mask_unit_spatial_shape_final))
-            self.multi_scale_fusion_heads.append(_CONV_BY_DIMS[dims](
+            self.multi_scale_fusion_heads.append(CONV_BY_DIMS[dims](
                 self.stage_dims[stage], encoder_dim, kernel_size=kernel, stride=kernel))
             mu = [m // s for m, s in zip(mu, self.q_stride)]
         self.multi_scale_fusion_heads.append(nn.Identity())

@@ -39,6 +39,7 @@ from fvcore.common.config import CfgNode
 
 from hiera_video.config import single_view_cfg
 from hiera_video.data import build_dataset
+from hiera_video.data.transforms import normalize_views
 from hiera_video.evaluation.reconstruction import draw_reconstruction_grid, mae_reconstruction
 from hiera_video.models import MaskedAutoencoderHiera, create_model
 
@@ -163,8 +164,8 @@ class MAETask(Task):
                     continue
                 taken.add(index)
                 item = dataset[index]
-                if item["views"] is not None:
-                    clips.append(item["views"][0])  # (C, T, H, W)
+                if item["views"] is not None:  # uint8 (1, C, T, H, W) -> normalised (C, T, H, W)
+                    clips.append(normalize_views(item["views"][:1], cfg.DATA.MEAN, cfg.DATA.STD)[0])
                     names.append(os.path.splitext(os.path.basename(item["path"]))[0])
                     break
         if not clips:
