@@ -20,7 +20,8 @@ from .hiera import Hiera
 from .layout import Reroll, Unroll, undo_windowing
 from .mae import MaskedAutoencoderHiera
 from .pretrained import PRETRAINED_TAGS, pretrained_cfg
-from .registry import OFFICIAL_CHECKPOINTS, OFFICIAL_MAE_CHECKPOINTS, create_model, list_models, model_config
+from .factory import create_model
+from .registry import OFFICIAL_CHECKPOINTS, OFFICIAL_MAE_CHECKPOINTS, list_models, model_config
 from .weights import CheckpointError, Weights, read_checkpoint, read_state_dict, read_weights, save_pretrained
 
 __all__ = [
