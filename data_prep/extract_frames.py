@@ -28,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.prep.extract_frames import AVA_PRESET, FAILED_CSV, extract_tree
 from hiera_video.utils.parallel import summarize
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -53,9 +55,8 @@ def main(argv=None) -> int:
         results = extract_tree(args.input, args.out_root, quality=args.quality, workers=args.workers,
                                extensions=args.extensions, path_prefix=args.path_prefix, frame_list=args.frame_list,
                                labels_from_list=args.labels_from_list, **preset)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     print(summarize(results, "videos"))
     failed = [r for r in results if r.status == "failed"]
     for r in failed:

@@ -16,6 +16,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.folders import scan_class_folders, split_per_class, write_kinetics_lists  # noqa: E402
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,9 +30,8 @@ def main(argv=None) -> int:
     try:
         classes = scan_class_folders(args.videos_root)
         splits = split_per_class(classes, tuple(args.split), seed=args.seed)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     write_kinetics_lists(args.out_dir, splits, sorted(classes))
     counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     print(f"{len(classes)} classes, {sum(len(v) for v in classes.values())} videos -> {args.out_dir} ({counts}); "

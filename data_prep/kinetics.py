@@ -23,6 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.kinetics import DEFAULT_EXTENSIONS, prepare_kinetics  # noqa: E402
 from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,9 +40,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = prepare_kinetics(args.annotations, args.videos, args.out, args.extensions, args.workers)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.videos, result.separator))
     return 0
 

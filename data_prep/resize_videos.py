@@ -25,6 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.prep.resize import FAILED_CSV, resize_tree
 from hiera_video.utils.parallel import summarize
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -45,9 +47,8 @@ def main(argv=None) -> int:
         results = resize_tree(args.in_root, args.out_root, short_side=args.short_side, gop=args.gop or None,
                               codec=args.codec, crf=args.crf, preset=args.preset, workers=args.workers,
                               extensions=args.extensions, keep_ext=args.keep_ext, use_ffmpeg=args.use_ffmpeg)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     print(summarize(results, "videos"))
     for r in results:
         if r.status == "failed":

@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
 from hiera_video.prep.ssv2 import prepare_ssv2, prepare_ssv2_frames  # noqa: E402
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -56,9 +58,8 @@ def main(argv=None) -> int:
             result = prepare_ssv2_frames(args.labels, splits, args.frames, args.out)
         else:
             result = prepare_ssv2(args.labels, splits, args.videos, args.out, args.ext or "webm")
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     print(prepared_lists_summary(result.stats, len(result.classes), args.out, args.frames or args.videos))
     if result.input_format == "frames":
         print("frame lists (original_vido_id video_id frame_id path labels): set DATA.INPUT_FORMAT frames")

@@ -18,8 +18,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.data.decoding import BACKENDS, BackendUnavailableError  # noqa: E402
+from hiera_video.data.decoding import BACKENDS  # noqa: E402
 from hiera_video.prep.validate import validate_list, write_reports  # noqa: E402
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,9 +37,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         results = validate_list(args.list, args.prefix, args.separator, args.backend, args.workers)
-    except (FileNotFoundError, ValueError, BackendUnavailableError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, ValueError) as e:
+        return report_input_error(e)
     out_dir = args.out or os.path.dirname(os.path.abspath(args.list))
     written = write_reports(results, out_dir, args.clean)
     ok = sum(r.status == "ok" for r in results)

@@ -102,7 +102,10 @@ def test_lr_schedule_edge_cases():
     with pytest.raises(ValueError, match="cur_epoch"):
         lr_at_epoch(_cfg(), -0.1)
     with pytest.raises(ValueError, match="WARMUP_EPOCHS"):
-        lr_at_epoch(_cfg(WARMUP_EPOCHS=25.0), 1.0)
+        lr_at_epoch(_cfg(WARMUP_EPOCHS=25.5), 1.0)  # longer than the run (load_config clamps it)
+    whole_run = _cfg(WARMUP_EPOCHS=25.0)  # a warm-up as long as the run: linear to BASE_LR, no cosine
+    assert lr_at_epoch(whole_run, 12.5) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)
+    assert lr_at_epoch(whole_run, 25.0) == pytest.approx(1e-3)
 
 
 def test_set_lr():

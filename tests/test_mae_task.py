@@ -174,19 +174,31 @@ def test_finetune_from_mae_checkpoint_then_multiview_test(pretrained, motion_dat
 # -------------------------------------------------------------------------------------------------- errors
 
 
-def test_mae_task_with_a_classifier_arch_is_a_clear_error(motion_data, tmp_path):
-    with pytest.raises(ValueError, match="TASK mae needs an MAE model .*hiera_tiny_16x224"):
-        run_net.main(mae_args(motion_data, tmp_path / "out", "MODEL.ARCH", "hiera_tiny_16x224"))
+def _one_line_error(capsys, argv, pattern):
+    """run_net exits 2 with one ``error:`` line matching ``pattern`` and no traceback; ``--debug`` raises it."""
+    import re
+
+    capsys.readouterr()
+    assert run_net.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and re.search(pattern, err), err
+    with pytest.raises(ValueError, match=pattern):
+        run_net.main(["--debug", *argv])
 
 
-def test_mae_task_with_test_enabled_is_a_clear_error(motion_data, tmp_path):
-    with pytest.raises(ValueError, match="MAE pretraining has no test.*TEST.ENABLE False"):
-        run_net.main(mae_args(motion_data, tmp_path / "out", "TEST.ENABLE", "True"))
+def test_mae_task_with_a_classifier_arch_is_a_clear_error(motion_data, tmp_path, capsys):
+    _one_line_error(capsys, mae_args(motion_data, tmp_path / "out", "MODEL.ARCH", "hiera_tiny_16x224"),
+                    "TASK mae needs an MAE model .*hiera_tiny_16x224")
 
 
-def test_mask_ratio_that_keeps_no_unit_is_a_clear_error(motion_data, tmp_path):
-    with pytest.raises(ValueError, match=r"MASK.RATIO 0.9 keeps 0 of the 2 mask units"):
-        run_net.main(mae_args(motion_data, tmp_path / "out", "MASK.RATIO", "0.9"))
+def test_mae_task_with_test_enabled_is_a_clear_error(motion_data, tmp_path, capsys):
+    _one_line_error(capsys, mae_args(motion_data, tmp_path / "out", "TEST.ENABLE", "True"),
+                    "MAE pretraining has no test.*TEST.ENABLE False")
+
+
+def test_mask_ratio_that_keeps_no_unit_is_a_clear_error(motion_data, tmp_path, capsys):
+    _one_line_error(capsys, mae_args(motion_data, tmp_path / "out", "MASK.RATIO", "0.9"),
+                    r"MASK.RATIO 0.9 keeps 0 of the 2 mask units")
 
 
 # ----------------------------------------------------------------------------------------- configs, optimiser

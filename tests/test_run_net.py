@@ -142,7 +142,7 @@ def test_resume_skips_a_damaged_checkpoint_and_checkpoints_name_their_classes(mo
     empty = tmp_path / "empty.pyth"
     empty.write_bytes(b"")
     assert run_net.main(small_run(motion_data, tmp_path / "bad", "TRAIN.ENABLE", "False",
-                                  "TEST.CHECKPOINT_FILE_PATH", str(empty))) == 1
+                                  "TEST.CHECKPOINT_FILE_PATH", str(empty))) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "empty.pyth: empty file" in err and "\n" not in err
 
@@ -154,7 +154,7 @@ def test_test_only_from_checkpoint_and_bad_fraction_limit(motion_data, tmp_path,
     out = tmp_path / "test_only"
     # 2 of 8 test videos fail: above a 10% limit the run stops with a clear error, after writing the report
     assert run_net.main(small_run(motion_data, out, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(ckpt),
-                                  "DATA.MAX_BAD_FRACTION", "0.1")) == 1
+                                  "DATA.MAX_BAD_FRACTION", "0.1")) == 2
     assert "2 of 8 videos in the test split" in capsys.readouterr().err
     report = json.loads((out / "test" / "report.json").read_text())
     assert report["checkpoint"] == str(ckpt) and len(report["failed"]) == 2
@@ -180,7 +180,7 @@ def test_malformed_list_line_is_one_clear_error(motion_data, tmp_path, capsys):
     lists.mkdir()
     (lists / "train.csv").write_text("videos/train/move_left_0000.mp4 0\nvideos/train/move_right_0000.mp4\n")
     argv = small_run(motion_data, tmp_path / "out", "DATA.PATH_TO_DATA_DIR", str(lists))
-    assert run_net.main(argv) == 1
+    assert run_net.main(argv) == 2
     err = capsys.readouterr().err
     assert f"{lists / 'train.csv'}:2:" in err and "Traceback" not in err
 

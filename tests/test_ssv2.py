@@ -259,8 +259,10 @@ def flip_cfg(tiny_cfg, tmp_path, make_video):
     frames = np.full((16, 48, 64, 3), 200, dtype=np.uint8)
     frames[:, :, :32] = 40  # dark left half, bright right half
     make_video(tmp_path / "videos" / "asym.avi", frames=frames)
+    for copy in ("asym_b.avi", "asym_c.avi"):  # one video per line: a list may not give a video two labels
+        os.symlink(tmp_path / "videos" / "asym.avi", tmp_path / "videos" / copy)
     (tmp_path / "classes.json").write_text(json.dumps(REAL_CLASSES))
-    (tmp_path / "train.csv").write_text("asym.avi 93\nasym.avi 16\nasym.avi 50\n")
+    (tmp_path / "train.csv").write_text("asym.avi 93\nasym_b.avi 16\nasym_c.avi 50\n")
     (tmp_path / "val.csv").write_text("asym.avi 93\n")
     c = tiny_cfg
     c.DATA.PATH_TO_DATA_DIR, c.DATA.PATH_PREFIX = str(tmp_path), str(tmp_path / "videos")
@@ -321,7 +323,7 @@ def test_label_aware_flip_off_by_default_and_train_only(flip_cfg):
 
 
 def test_label_aware_flip_needs_classes_json(flip_cfg, tmp_path):
-    (tmp_path / "train.csv").write_text("asym.avi 93\nasym.avi 170\n")
+    (tmp_path / "train.csv").write_text("asym.avi 93\nasym_b.avi 170\n")
     with pytest.raises(ValueError, match=r"labels \[170\] are not in .*classes.json"):
         SSv2(flip_cfg, "train")
     os.remove(tmp_path / "classes.json")

@@ -5,7 +5,9 @@
     python tools/run_net.py --cfg FILE --opts KEY VALUE ...
     torchrun --nproc_per_node 8 tools/run_net.py --cfg FILE NUM_GPUS 1
 
-``TRAIN.ENABLE`` and ``TEST.ENABLE`` (both on by default) pick the phases.
+``TRAIN.ENABLE`` and ``TEST.ENABLE`` (both on by default) pick the phases. An input problem (config key or
+value, list line, videos, weights file, environment) prints one line, ``error: ...``, and exits with status 2;
+``--debug`` (or ``HIERA_VIDEO_DEBUG=1``) shows its traceback.
 """
 
 import argparse
@@ -14,13 +16,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.config import ConfigKeyError, load_config  # noqa: E402
+from hiera_video.config import load_config  # noqa: E402
+from hiera_video.utils.cli import run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config (may use _BASE_)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of input errors too (also: HIERA_VIDEO_DEBUG=1)")
     args, rest = parser.parse_known_args(argv)
     if any(r.startswith("--") for r in rest[::2]):
         parser.error(f"unrecognised arguments: {rest}")
@@ -29,26 +34,18 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Exit status 0, or 2 for an input problem (config, list, data, weights, environment: one line on stderr,
+    ``hiera_video.utils.errors``); bugs keep their traceback."""
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.cfg_file, args.overrides)
-    except (ConfigKeyError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args), debug=args.debug)
 
-    from hiera_video.data.bad_videos import TooManyBadVideosError
-    from hiera_video.data.decoding import BackendUnavailableError
-    from hiera_video.data.lists import ListFormatError
+
+def _run(args) -> int:
+    cfg = load_config(args.cfg_file, args.overrides)
+
     from hiera_video.engine.runner import run
-    from hiera_video.models import CheckpointError
 
-    try:
-        result = run(cfg)
-    except (ListFormatError, TooManyBadVideosError, CheckpointError, FileNotFoundError,
-            BackendUnavailableError) as e:
-        # Input problems get one clear line, not a traceback; everything written so far stays.
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    result = run(cfg)
     report = result["test_report"]
     is_main = int(os.environ.get("RANK", "0")) == 0  # torchrun: one summary line, from rank 0
     if is_main and report is not None and report.get("top1") is not None:

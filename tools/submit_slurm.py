@@ -22,8 +22,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hiera_video.config import ConfigKeyError, load_config  # noqa: E402
+from hiera_video.config import load_config  # noqa: E402
 from hiera_video.engine.slurm import Job  # noqa: E402
+from hiera_video.utils.cli import report_input_error  # noqa: E402
+from hiera_video.utils.errors import InputError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -51,9 +53,8 @@ def main(argv=None) -> int:
     overrides = [a for a in args.overrides if a != "--opts"]
     try:
         cfg = load_config(args.cfg, overrides)  # fail before queueing
-    except (ConfigKeyError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, ValueError, FileNotFoundError) as e:
+        return report_input_error(e)
     if args.gpus_per_node < 1 or args.nodes < 1:
         print("error: --nodes and --gpus-per-node must be >= 1", file=sys.stderr)
         return 2

@@ -66,6 +66,9 @@ _C.TEST.NUM_SPATIAL_CROPS = 3
 # Weights to test (the same sources as TRAIN.CHECKPOINT_FILE_PATH); empty uses the newest training checkpoint
 # in OUTPUT_DIR.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
+# Test even when the head would be random: no checkpoint to test, or one whose head does not fit
+# MODEL.NUM_CLASSES (an MAE checkpoint, another class count). Off: such a test-only run is an error.
+_C.TEST.ALLOW_RANDOM_HEAD = False
 # List file stem to test on: "test" reads {PATH_TO_DATA_DIR}/test.csv.
 _C.TEST.SPLIT = "test"
 

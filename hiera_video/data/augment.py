@@ -33,6 +33,8 @@ from typing import Sequence
 import torch
 from torchvision.transforms import v2
 
+from hiera_video.utils.errors import ConfigError
+
 __all__ = ["RandAugmentSpec", "parse_rand_augment", "ClipRandAugment", "random_erasing", "RE_MODES", "INTERPOLATIONS"]
 
 # Magnitude resolution: torchvision indexes a table of num_magnitude_bins values from 0 to the
@@ -66,21 +68,21 @@ def parse_rand_augment(spec: str) -> RandAugmentSpec:
     """
     parts = spec.strip().split("-")
     if parts[0] != "rand":
-        raise ValueError(f"AUG.AA_TYPE must be a RandAugment policy 'rand-m<M>[-n<N>][-mstd<S>][-inc1]', got {spec!r}")
+        raise ConfigError(f"AUG.AA_TYPE must be a RandAugment policy 'rand-m<M>[-n<N>][-mstd<S>][-inc1]', got {spec!r}")
     values: dict[str, float] = {}
     for part in parts[1:]:
         m = re.fullmatch(r"(mstd|inc|m|n|p)(\d+(?:\.\d+)?)", part)
         if m is None:
-            raise ValueError(f"AUG.AA_TYPE {spec!r}: unknown or malformed part {part!r} (known: m, n, mstd, p, inc)")
+            raise ConfigError(f"AUG.AA_TYPE {spec!r}: unknown or malformed part {part!r} (known: m, n, mstd, p, inc)")
         values[m.group(1)] = float(m.group(2))
     if "m" not in values:
-        raise ValueError(f"AUG.AA_TYPE {spec!r}: the magnitude 'm<M>' is required")
+        raise ConfigError(f"AUG.AA_TYPE {spec!r}: the magnitude 'm<M>' is required")
     if values.get("inc", 1.0) != 1.0:
-        raise ValueError(f"AUG.AA_TYPE {spec!r}: only the increasing ops (inc1) exist in torchvision's RandAugment")
+        raise ConfigError(f"AUG.AA_TYPE {spec!r}: only the increasing ops (inc1) exist in torchvision's RandAugment")
     out = RandAugmentSpec(magnitude=values["m"], num_ops=int(values.get("n", 2)),
                           magnitude_std=values.get("mstd", 0.0), prob=values.get("p", 0.5))
     if not 0 <= out.magnitude <= _MAX_MAGNITUDE or out.num_ops < 1 or not 0 < out.prob <= 1:
-        raise ValueError(f"AUG.AA_TYPE {spec!r}: need 0 <= m <= 10, n >= 1 and 0 < p <= 1")
+        raise ConfigError(f"AUG.AA_TYPE {spec!r}: need 0 <= m <= 10, n >= 1 and 0 < p <= 1")
     return out
 
 
@@ -103,7 +105,7 @@ class ClipRandAugment:
 
     def __init__(self, spec: RandAugmentSpec, interpolation: str = "bilinear", fill: Sequence[int] | None = None):
         if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"AUG.INTERPOLATION must be one of {INTERPOLATIONS} (torchvision's tensor affine "
+            raise ConfigError(f"AUG.INTERPOLATION must be one of {INTERPOLATIONS} (torchvision's tensor affine "
                              f"ops have no bicubic), got {interpolation!r}")
         self.spec = spec
         self._op = v2.RandAugment(num_ops=1, magnitude=0, num_magnitude_bins=_BINS,
@@ -144,11 +146,11 @@ def random_erasing(prob: float, mode: str = "pixel", count: int = 1) -> list[v2.
         ValueError: ``prob`` outside [0, 1], unknown ``mode``, ``count < 1``.
     """
     if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"AUG.RE_PROB must be in [0, 1], got {prob}")
+        raise ConfigError(f"AUG.RE_PROB must be in [0, 1], got {prob}")
     if mode not in RE_MODES:
-        raise ValueError(f"AUG.RE_MODE must be one of {RE_MODES}, got {mode!r}")
+        raise ConfigError(f"AUG.RE_MODE must be one of {RE_MODES}, got {mode!r}")
     if count < 1:
-        raise ValueError(f"AUG.RE_COUNT must be >= 1, got {count}")
+        raise ConfigError(f"AUG.RE_COUNT must be >= 1, got {count}")
     if prob == 0:
         return []
     value = "random" if mode == "pixel" else 0.0

@@ -8,8 +8,10 @@ replaced. Either way, more than ``DATA.MAX_BAD_FRACTION`` of a split's videos fa
 
 from __future__ import annotations
 
+from hiera_video.utils.errors import DataError
 
-class TooManyBadVideosError(RuntimeError):
+
+class TooManyBadVideosError(DataError):
     """More than ``DATA.MAX_BAD_FRACTION`` of a split's videos failed to decode."""
 
 

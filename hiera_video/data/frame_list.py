@@ -34,11 +34,13 @@ malformed rows are ``file:line`` errors instead of asserts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iopath.common.file_io import g_pathmgr
 
-from .lists import ListFormatError, join_prefix
+from hiera_video.utils.errors import ListNotFoundError
+
+from .lists import BOM, ListFormatError, join_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,14 @@ class FrameRecord:
         label: class index ``>= 0`` (the first of the frames' labels).
         frames: JPEG paths (prefix joined) of frames ``0 .. n-1``, ordered by ``frame_id``.
         video_id: the ``original_vido_id`` string.
+        lineno: the list line of the video's first row (not compared).
     """
 
     path: str
     label: int
     frames: tuple[str, ...]
     video_id: str
+    lineno: int = field(default=0, compare=False)
 
 
 class _Video:
@@ -154,13 +158,15 @@ def read_frame_list(list_path: str, path_prefix: str = "", require_labels: bool 
             that are not ``0 .. n-1`` (reported at the video's first row).
     """
     if not g_pathmgr.exists(list_path):
-        raise FileNotFoundError(f"frame list not found: {list_path}")
+        raise ListNotFoundError(f"frame list not found: {list_path}")
     videos: dict[str, _Video] = {}
     owner: dict[int, str] = {}  # video_id -> original_vido_id
     header = False
     with g_pathmgr.open(list_path, "r") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n")
+            if lineno == 1:
+                line = line.lstrip(BOM)  # a UTF-8 byte-order mark is tolerated
             if not line.strip():
                 continue
             if header:
@@ -181,6 +187,7 @@ def read_frame_list(list_path: str, path_prefix: str = "", require_labels: bool 
                                   f"(frame ids must be 0 .. n-1; got {n} frames up to {max(video.frames)})",
                                   video.line)
         records.append(FrameRecord(path=join_prefix(path_prefix, vid), label=video.labels[0],
-                                   frames=tuple(video.frames[k] for k in range(n)), video_id=vid))
+                                   frames=tuple(video.frames[k] for k in range(n)), video_id=vid,
+                                   lineno=video.lineno))
     logger.debug("read %d videos (%d frames) from %s", len(records), sum(len(r.frames) for r in records), list_path)
     return records

@@ -56,10 +56,19 @@ from typing import Any
 
 import torch
 
+from hiera_video.utils.errors import ConfigError, ListError
+
 from .build import register_dataset
-from .decoding import BACKENDS, DecodedClips, IndicesFn, check_backend, decode_clips, decode_frame_clips
+from .decoding import (
+    BACKENDS,
+    DecodedClips,
+    IndicesFn,
+    check_backend,
+    decode_clips,
+    decode_frame_clips,
+)
 from .frame_list import FrameRecord, read_frame_list
-from .lists import VideoRecord, read_video_list
+from .lists import ListFormatError, VideoRecord, read_video_list
 from .sampling import test_clip_indices, train_clip_indices
 from .transforms import test_views, train_transform
 
@@ -101,17 +110,17 @@ class Kinetics(torch.utils.data.Dataset):
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         d, t = cfg.DATA, cfg.TEST
         if d.INPUT_FORMAT not in INPUT_FORMATS:
-            raise ValueError(f"DATA.INPUT_FORMAT must be one of {INPUT_FORMATS}, got {d.INPUT_FORMAT!r}")
+            raise ConfigError(f"DATA.INPUT_FORMAT must be one of {INPUT_FORMATS}, got {d.INPUT_FORMAT!r}")
         if d.INPUT_FORMAT == "frames" and not float(d.FRAME_FPS) > 0:
-            raise ValueError(f"DATA.FRAME_FPS must be > 0 frames/s, got {d.FRAME_FPS}")
+            raise ConfigError(f"DATA.FRAME_FPS must be > 0 frames/s, got {d.FRAME_FPS}")
         if d.DECODING_BACKEND not in BACKENDS:
-            raise ValueError(f"DATA.DECODING_BACKEND must be one of {BACKENDS}, got {d.DECODING_BACKEND!r}")
+            raise ConfigError(f"DATA.DECODING_BACKEND must be one of {BACKENDS}, got {d.DECODING_BACKEND!r}")
         if d.INPUT_FORMAT == "video":
             check_backend(d.DECODING_BACKEND)  # torchcodec without FFmpeg: one clear error now, not one per video
         if t.NUM_SPATIAL_CROPS not in (1, 3):
-            raise ValueError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {t.NUM_SPATIAL_CROPS}")
+            raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {t.NUM_SPATIAL_CROPS}")
         if t.NUM_ENSEMBLE_VIEWS < 1:
-            raise ValueError(f"TEST.NUM_ENSEMBLE_VIEWS must be >= 1, got {t.NUM_ENSEMBLE_VIEWS}")
+            raise ConfigError(f"TEST.NUM_ENSEMBLE_VIEWS must be >= 1, got {t.NUM_ENSEMBLE_VIEWS}")
         self.cfg = cfg
         self.split = split
         stem = (t.SPLIT or "test") if split == "test" else split
@@ -123,17 +132,19 @@ class Kinetics(torch.utils.data.Dataset):
         else:
             self.records = read_video_list(self.list_path, d.PATH_PREFIX, d.PATH_LABEL_SEPARATOR, require_labels)
         if not self.records:
-            raise ValueError(f"no videos in {self.list_path}")
+            raise ListError(f"{self.list_path}: the list is empty (no videos)")
+        if require_labels:
+            self._check_labels(int(cfg.MODEL.NUM_CLASSES))
         self.backend = d.DECODING_BACKEND
         self.num_frames, self.sampling_rate, self.target_fps = d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS
         self.max_retries = int(d.MAX_RETRIES)
         self.num_temporal, self.num_spatial = int(t.NUM_ENSEMBLE_VIEWS), int(t.NUM_SPATIAL_CROPS)
         self.num_samples = int(cfg.AUG.NUM_SAMPLE)
         if self.num_samples < 1:
-            raise ValueError(f"AUG.NUM_SAMPLE must be >= 1, got {self.num_samples}")
+            raise ConfigError(f"AUG.NUM_SAMPLE must be >= 1, got {self.num_samples}")
         self.num_temporal_crops = int(d.TRAIN_CROP_NUM_TEMPORAL)
         if self.num_temporal_crops < 1:
-            raise ValueError(f"DATA.TRAIN_CROP_NUM_TEMPORAL must be >= 1, got {self.num_temporal_crops}")
+            raise ConfigError(f"DATA.TRAIN_CROP_NUM_TEMPORAL must be >= 1, got {self.num_temporal_crops}")
         flip = bool(d.RANDOM_FLIP) and self.horizontal_flip
         if d.LABEL_AWARE_FLIP and type(self)._train_frames is Kinetics._train_frames:
             logger.warning("DATA.LABEL_AWARE_FLIP is for datasets with left/right classes (TRAIN.DATASET ssv2); "
@@ -141,6 +152,18 @@ class Kinetics(torch.utils.data.Dataset):
         self._train_tf = train_transform(cfg, flip=flip) if split == "train" else None
         source = f"frames at {self.frame_fps:g} fps" if self.input_format == "frames" else f"backend {self.backend}"
         logger.info("%s: %d videos from %s (%s)", split, len(self.records), self.list_path, source)
+
+    def _check_labels(self, num_classes: int) -> None:
+        """Every label within ``[0, MODEL.NUM_CLASSES)``, checked when the list is read (not mid-epoch).
+
+        Raises:
+            ListFormatError: ``file:line`` of the first label out of range, with the count of such lines.
+        """
+        bad = [r for r in self.records if not 0 <= r.label < num_classes]
+        if bad:
+            more = f" ({len(bad)} lines in all)" if len(bad) > 1 else ""
+            raise ListFormatError(self.list_path, bad[0].lineno, f"label {bad[0].label} is not below "
+                                  f"MODEL.NUM_CLASSES {num_classes}{more}", f"{bad[0].path} {bad[0].label}")
 
     @property
     def num_videos(self) -> int:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from hiera_video.utils.errors import ListError, ListNotFoundError
 
 from iopath.common.file_io import g_pathmgr
 
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["VideoRecord", "ListFormatError", "read_video_list", "parse_list_line", "iter_list_lines", "join_prefix"]
 
+#: the UTF-8 byte-order mark, tolerated at the start of a list.
+BOM = "\ufeff"
 # Comma or whitespace, with optional whitespace around a comma.
 _DEFAULT_SPLIT = re.compile(r"\s*,\s*|\s+")
 
@@ -39,14 +43,16 @@ class VideoRecord:
 
     Attributes:
         path: video path, already joined to the path prefix when it was relative.
-        label: class index, an integer ``>= 0``.
+        label: class index, an integer ``>= 0`` (``-1``: unlabelled).
+        lineno: the 1-based line of the list it came from (0 when not from a file; not compared).
     """
 
     path: str
     label: int
+    lineno: int = field(default=0, compare=False)
 
 
-class ListFormatError(ValueError):
+class ListFormatError(ListError):
     """A malformed line in a video list.
 
     The message is ``"{file}:{lineno}: {why}: {line!r}"``; the parts are also kept as
@@ -117,10 +123,12 @@ def iter_list_lines(list_path: str, separator: str = "", require_label: bool = T
         FileNotFoundError: ``list_path`` does not exist (the message names it).
     """
     if not g_pathmgr.exists(list_path):
-        raise FileNotFoundError(f"video list not found: {list_path}")
+        raise ListNotFoundError(f"video list not found: {list_path}")
     with g_pathmgr.open(list_path, "r") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n")
+            if lineno == 1:
+                line = line.lstrip(BOM)  # a UTF-8 byte-order mark (some editors write one) is not part of the path
             if line.strip():
                 yield lineno, line, parse_list_line(line, separator, require_label)
 
@@ -137,18 +145,34 @@ def read_video_list(list_path: str, path_prefix: str = "", separator: str = "",
             whitespace between path and label.
 
     Returns:
-        The records, in file order.
+        The records, in file order. A UTF-8 byte-order mark and CRLF line ends are tolerated; a line that repeats
+        an earlier one (same path, same label) is left out, with one warning giving the count.
 
     Raises:
-        FileNotFoundError: ``list_path`` does not exist (the message names it).
-        ListFormatError: a line lacks a label, has a non-integer or negative label,
-            or has more than two fields; the message is ``"{file}:{lineno}: {why}: {line!r}"``.
+        ListNotFoundError: ``list_path`` does not exist (the message names it; a ``FileNotFoundError``).
+        ListFormatError: a line lacks a label, has a non-integer or negative label, has more than two fields,
+            or names a video of an earlier line with another label; the message is
+            ``"{file}:{lineno}: {why}: {line!r}"``.
     """
     records: list[VideoRecord] = []
+    first: dict[str, VideoRecord] = {}  # path -> its first record
+    repeats: list[tuple[int, int]] = []  # (line, the line it repeats)
     for lineno, line, parsed in iter_list_lines(list_path, separator, require_labels):
         if isinstance(parsed, str):
             raise ListFormatError(list_path, lineno, parsed, line)
         path, label = parsed
-        records.append(VideoRecord(join_prefix(path_prefix, path), label))
+        record = VideoRecord(join_prefix(path_prefix, path), label, lineno)
+        seen = first.get(record.path)
+        if seen is not None:
+            if seen.label != label:
+                raise ListFormatError(list_path, lineno, f"the video of line {seen.lineno} again with another label "
+                                      f"({seen.label} there, {label} here)", line)
+            repeats.append((lineno, seen.lineno))
+            continue
+        first[record.path] = record
+        records.append(record)
+    if repeats:
+        logger.warning("%s: %d duplicate line(s) ignored (line %d repeats line %d%s); each video is used once",
+                       list_path, len(repeats), *repeats[0], ", ..." if len(repeats) > 1 else "")
     logger.debug("read %d videos from %s", len(records), list_path)
     return records

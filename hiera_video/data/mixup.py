@@ -23,6 +23,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from hiera_video.utils.errors import ConfigError
+
 __all__ = ["MixupCutmix", "build_mixup", "smooth_one_hot"]
 
 
@@ -51,13 +53,13 @@ class MixupCutmix:
     def __init__(self, num_classes: int, mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, prob: float = 1.0,
                  switch_prob: float = 0.5, label_smoothing: float = 0.1):
         if num_classes < 2:
-            raise ValueError(f"Mixup/CutMix needs at least 2 classes, got {num_classes}")
+            raise ConfigError(f"Mixup/CutMix needs at least 2 classes, got {num_classes}")
         if mixup_alpha < 0 or cutmix_alpha < 0 or mixup_alpha == cutmix_alpha == 0:
-            raise ValueError(f"MIXUP.ALPHA and MIXUP.CUTMIX_ALPHA must be >= 0 and not both 0, "
+            raise ConfigError(f"MIXUP.ALPHA and MIXUP.CUTMIX_ALPHA must be >= 0 and not both 0, "
                              f"got {mixup_alpha}, {cutmix_alpha}")
         for name, p in (("MIXUP.PROB", prob), ("MIXUP.SWITCH_PROB", switch_prob), ("MIXUP.LABEL_SMOOTH_VALUE", label_smoothing)):
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {p}")
+                raise ConfigError(f"{name} must be in [0, 1], got {p}")
         self.num_classes, self.prob, self.label_smoothing = num_classes, prob, label_smoothing
         self.mixup = v2.MixUp(alpha=mixup_alpha, num_classes=num_classes) if mixup_alpha > 0 else None
         self.cutmix = v2.CutMix(alpha=cutmix_alpha, num_classes=num_classes) if cutmix_alpha > 0 else None

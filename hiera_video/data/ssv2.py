@@ -46,6 +46,8 @@ import re
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.utils.errors import ListError, ListNotFoundError
+
 from .build import register_dataset
 from .kinetics import Kinetics
 
@@ -93,12 +95,12 @@ def flip_label_map(classes: dict[str, int]) -> dict[int, int | None]:
         try:
             ids[name] = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"class {name!r}: id {value!r} is not an integer") from None
+            raise ListError(f"class {name!r}: id {value!r} is not an integer") from None
         if ids[name] < 0:
-            raise ValueError(f"class {name!r}: id {ids[name]} is negative")
+            raise ListError(f"class {name!r}: id {ids[name]} is negative")
     if len(set(ids.values())) != len(ids):
         dup = sorted({i for i in ids.values() if list(ids.values()).count(i) > 1})
-        raise ValueError(f"class ids must be unique; repeated: {dup[:5]}")
+        raise ListError(f"class ids must be unique; repeated: {dup[:5]}")
     by_norm = {_norm(name): i for name, i in ids.items()}
     out: dict[int, int | None] = {}
     for name, i in ids.items():
@@ -115,15 +117,15 @@ def load_classes(data_dir: str) -> dict[str, int]:
     """
     path = os.path.join(data_dir, "classes.json")
     if not g_pathmgr.exists(path):
-        raise FileNotFoundError(f"DATA.LABEL_AWARE_FLIP needs the class names in {path} ({{name: id}}, as "
+        raise ListNotFoundError(f"DATA.LABEL_AWARE_FLIP needs the class names in {path} ({{name: id}}, as "
                                 f"data_prep/ssv2.py writes it); not found")
     with g_pathmgr.open(path, "r") as f:
         try:
             classes = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON: {e}") from e
+            raise ListError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(classes, dict):
-        raise ValueError(f"{path}: expected a JSON object {{name: id}}, got {type(classes).__name__}")
+        raise ListError(f"{path}: expected a JSON object {{name: id}}, got {type(classes).__name__}")
     return classes
 
 
@@ -209,7 +211,7 @@ class SSv2(Kinetics):
             self.flip_map = flip_label_map(load_classes(cfg.DATA.PATH_TO_DATA_DIR))
             unknown = sorted({r.label for r in self.records} - set(self.flip_map))
             if unknown:
-                raise ValueError(f"{self.list_path}: labels {unknown[:5]} are not in "
+                raise ListError(f"{self.list_path}: labels {unknown[:5]} are not in "
                                  f"{os.path.join(cfg.DATA.PATH_TO_DATA_DIR, 'classes.json')}")
             pairs = sorted((a, b) for a, b in self.flip_map.items() if b is not None and a < b)
             never = sorted(a for a, b in self.flip_map.items() if b is None)

@@ -25,6 +25,8 @@ from typing import Dict, List
 import torch
 from fvcore.common.config import CfgNode
 
+from hiera_video.utils.errors import ConfigError
+
 __all__ = ["build_optimizer", "param_groups", "lr_at_epoch", "set_lr", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -62,9 +64,9 @@ def param_groups(model: torch.nn.Module, cfg: CfgNode) -> List[Dict]:
     zero_1d = bool(cfg.SOLVER.ZERO_WD_1D_PARAM)
     decay_rate = float(cfg.SOLVER.LAYER_DECAY)
     if not 0.0 < decay_rate <= 1.0:
-        raise ValueError(f"SOLVER.LAYER_DECAY must be in (0, 1], got {decay_rate}")
+        raise ConfigError(f"SOLVER.LAYER_DECAY must be in (0, 1], got {decay_rate}")
     if decay_rate < 1.0 and not callable(getattr(inner, "get_layer_id", None)):
-        raise ValueError(f"SOLVER.LAYER_DECAY < 1 needs a model with get_layer_id() / num_layers; "
+        raise ConfigError(f"SOLVER.LAYER_DECAY < 1 needs a model with get_layer_id() / num_layers; "
                          f"{type(inner).__name__} has none")
     groups: Dict[str, Dict] = {}
     for name, p in inner.named_parameters():
@@ -100,7 +102,7 @@ def build_optimizer(model: torch.nn.Module, cfg: CfgNode) -> torch.optim.Optimiz
     """
     method = str(cfg.SOLVER.OPTIMIZING_METHOD).lower()
     if method not in OPTIMIZERS:
-        raise ValueError(
+        raise ConfigError(
             f"SOLVER.OPTIMIZING_METHOD={cfg.SOLVER.OPTIMIZING_METHOD!r} is not supported; "
             f"valid choices: {', '.join(OPTIMIZERS)}"
         )
@@ -111,7 +113,7 @@ def build_optimizer(model: torch.nn.Module, cfg: CfgNode) -> torch.optim.Optimiz
     if method == "adamw":
         betas = tuple(float(b) for b in cfg.SOLVER.BETAS)
         if len(betas) != 2:
-            raise ValueError(f"SOLVER.BETAS must hold 2 numbers, got {cfg.SOLVER.BETAS}")
+            raise ConfigError(f"SOLVER.BETAS must hold 2 numbers, got {cfg.SOLVER.BETAS}")
         return torch.optim.AdamW(groups, lr=lr, betas=betas)
     return torch.optim.SGD(groups, lr=lr, momentum=0.9)
 
@@ -123,8 +125,8 @@ def lr_at_epoch(cfg: CfgNode, cur_epoch: float) -> float:
     ``WARMUP_EPOCHS = 0`` disables warmup.
 
     Raises:
-        ValueError: if ``cur_epoch < 0``, ``WARMUP_EPOCHS < 0`` or
-            ``MAX_EPOCH <= WARMUP_EPOCHS`` (no room for the cosine).
+        ValueError: if ``cur_epoch < 0``, ``WARMUP_EPOCHS < 0`` or ``MAX_EPOCH < WARMUP_EPOCHS``
+            (``load_config`` clamps such a warm-up to the run, with a warning).
     """
     s = cfg.SOLVER
     warmup, max_epoch = float(s.WARMUP_EPOCHS), float(s.MAX_EPOCH)
@@ -132,12 +134,14 @@ def lr_at_epoch(cfg: CfgNode, cur_epoch: float) -> float:
     cur_epoch = float(cur_epoch)
     if cur_epoch < 0:
         raise ValueError(f"cur_epoch must be >= 0, got {cur_epoch}")
-    if warmup < 0 or max_epoch <= warmup:
+    if warmup < 0 or max_epoch < warmup or max_epoch <= 0:
         raise ValueError(
-            f"need 0 <= SOLVER.WARMUP_EPOCHS < SOLVER.MAX_EPOCH, got {warmup} and {max_epoch}"
+            f"need 0 <= SOLVER.WARMUP_EPOCHS <= SOLVER.MAX_EPOCH, got {warmup} and {max_epoch}"
         )
 
     def cosine(e: float) -> float:
+        if max_epoch == warmup:  # a warm-up as long as the run (load_config clamps longer ones): no cosine
+            return base
         progress = min((e - warmup) / (max_epoch - warmup), 1.0)
         return end + (base - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

@@ -37,11 +37,12 @@ from hiera_video.engine.checkpoint import (
     restore_checkpoint_state,
     save_checkpoint,
 )
-from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.multiview_eval import ModelUnderTest, run_multiview_tests
+from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.train_loop import train_epoch
-from hiera_video.models import load_pretrained, read_weights
+from hiera_video.models import CheckpointMismatchError, load_pretrained, read_weights
+from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger("hiera_video")
 
@@ -80,7 +81,7 @@ def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
 
     world = du.get_world_size()
     if cfg.TRAIN.BATCH_SIZE % world:
-        raise ValueError(f"TRAIN.BATCH_SIZE ({cfg.TRAIN.BATCH_SIZE}) must be divisible by the {world} processes")
+        raise ConfigError(f"TRAIN.BATCH_SIZE ({cfg.TRAIN.BATCH_SIZE}) must be divisible by the {world} processes")
     per_process = cfg.TRAIN.BATCH_SIZE // world
     if world > 1:
         sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=True, seed=cfg.RNG_SEED)
@@ -116,8 +117,10 @@ def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
     return single_view_cfg(cfg, "val")
 
 
-def train(cfg: CfgNode, task, device: torch.device):
+def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     """Train for ``SOLVER.MAX_EPOCH`` epochs, resuming from ``OUTPUT_DIR`` if ``TRAIN.AUTO_RESUME``.
+
+    ``dataset``: the training split when the caller built it already (``run`` does, at start).
 
     Returns:
         ``(model, ema)``: the trained model and its ``AveragedModel`` EMA (None unless ``MODEL.EMA.ENABLE``).
@@ -151,7 +154,7 @@ def train(cfg: CfgNode, task, device: torch.device):
     if cfg.MODEL.COMPILE:  # checkpoints keep saving `model`, so their keys stay the official ones
         train_model = torch.compile(train_model)
 
-    dataset = task.train_dataset()
+    dataset = dataset if dataset is not None else task.train_dataset()
     has_test = task.has_test  # a task without labels (MAE pretraining) is never validated
     if cfg.TRAIN.EVAL_PERIOD > 0 and not has_test:
         logger.info("TASK %s has no validation: TRAIN.EVAL_PERIOD %d ignored", cfg.TASK, cfg.TRAIN.EVAL_PERIOD)
@@ -178,7 +181,7 @@ def build_ema(model: nn.Module, cfg: CfgNode):
         return None
     decay = float(cfg.MODEL.EMA.DECAY)
     if not 0.0 <= decay < 1.0:
-        raise ValueError(f"MODEL.EMA.DECAY must be in [0, 1), got {decay}")
+        raise ConfigError(f"MODEL.EMA.DECAY must be in [0, 1), got {decay}")
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
@@ -303,27 +306,50 @@ def read_class_names(cfg: CfgNode, quiet: bool = False) -> Optional[list]:
     return [names[i] for i in range(cfg.MODEL.NUM_CLASSES)]
 
 
-def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None, ema=None) -> Dict:
+def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = None, ema=None,
+         dataset=None) -> Dict:
     """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint.
 
     With ``ema`` (the run's ``AveragedModel``) its weights are tested the same way into
     ``OUTPUT_DIR/test_ema/``; the returned report then also has ``ema_top1`` and ``ema_report_path``.
+    ``dataset``: the test split, when the caller built it already (``run`` does, before training).
+
+    Raises:
+        ConfigError: nothing to test (no checkpoint file, none in ``OUTPUT_DIR``, no model of this run) unless
+            ``TEST.ALLOW_RANDOM_HEAD``.
+        CheckpointMismatchError: the checkpoint's head does not fit ``MODEL.NUM_CLASSES`` (or it has none: an MAE
+            checkpoint), so the head would be random, unless ``TEST.ALLOW_RANDOM_HEAD``.
     """
-    source, recorded_names = None, None
+    source, recorded_names, loaded = None, None, {}
+    allow_random = bool(cfg.TEST.ALLOW_RANDOM_HEAD)
     if cfg.TEST.CHECKPOINT_FILE_PATH or model is None:
         source = cfg.TEST.CHECKPOINT_FILE_PATH or last_checkpoint(cfg.OUTPUT_DIR)
         model = task.build_model().to(device)
         if source:
             weights = read_weights(source)
-            load_pretrained(model, weights)
+            report = load_pretrained(model, weights)
             recorded_names = weights.meta.get("class_names")  # our checkpoints record them
+            head = sorted(k for k in report["reset"] if k.startswith("head."))
+            if head and not allow_random:
+                classes = weights.state_dict.get("head.projection.weight")
+                has = f"a head of {classes.shape[0]} classes" if classes is not None else "no classification head"
+                raise CheckpointMismatchError(
+                    f"{source}: has {has}, MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}: the test would score a "
+                    f"randomly initialised head; set MODEL.NUM_CLASSES to the checkpoint's classes, or "
+                    f"TEST.ALLOW_RANDOM_HEAD True to test it anyway")
+            loaded = {"loaded_keys": len(weights.state_dict) - len(report["dropped"]),
+                      "reset_keys": sorted(report["reset"]), "dropped_keys": len(report["dropped"])}
+        elif not allow_random:
+            raise ConfigError("nothing to test: TEST.CHECKPOINT_FILE_PATH is empty and OUTPUT_DIR "
+                              f"{cfg.OUTPUT_DIR} holds no checkpoint; set TEST.CHECKPOINT_FILE_PATH, or "
+                              "TEST.ALLOW_RANDOM_HEAD True to test randomly initialised weights")
         else:
             logger.warning("no checkpoint to test (TEST.CHECKPOINT_FILE_PATH empty, none in OUTPUT_DIR): "
-                           "testing randomly initialised weights")
+                           "testing randomly initialised weights (TEST.ALLOW_RANDOM_HEAD)")
     else:
         source = last_checkpoint(cfg.OUTPUT_DIR) or "weights trained in this run"
-    dataset = task.test_dataset()
-    extra = {"checkpoint": source, "arch": cfg.MODEL.ARCH, "split": cfg.TEST.SPLIT}
+    dataset = dataset if dataset is not None else task.test_dataset()
+    extra = {"checkpoint": source, "arch": cfg.MODEL.ARCH, "split": cfg.TEST.SPLIT, **loaded}
     targets = {"test": ModelUnderTest(model, os.path.join(cfg.OUTPUT_DIR, "test"), extra)}
     if ema is not None:  # the EMA weights of this run, on the same decoded views, into test_ema/
         targets["test_ema"] = ModelUnderTest(ema.module, os.path.join(cfg.OUTPUT_DIR, "test_ema"),
@@ -371,8 +397,11 @@ def run(cfg: CfgNode) -> Dict:
         du.barrier()
         seed_everything(cfg.RNG_SEED + du.get_rank())
         task = build_task(cfg)
-        model, ema = train(cfg, task, device) if cfg.TRAIN.ENABLE else (None, None)
-        report = test(cfg, task, device, model, ema) if cfg.TEST.ENABLE else None
+        # both lists are read at start: an empty or malformed test list stops the run before training, not after
+        train_set = task.train_dataset() if cfg.TRAIN.ENABLE else None
+        test_set = task.test_dataset() if cfg.TEST.ENABLE else None
+        model, ema = train(cfg, task, device, dataset=train_set) if cfg.TRAIN.ENABLE else (None, None)
+        report = test(cfg, task, device, model, ema, dataset=test_set) if cfg.TEST.ENABLE else None
         return {"model": model, "test_report": report}
     finally:
         du.cleanup()

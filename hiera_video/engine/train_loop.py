@@ -17,6 +17,7 @@ from tqdm import tqdm
 from hiera_video.engine import distributed as du
 from hiera_video.engine.optim import lr_at_epoch, set_lr
 from hiera_video.engine.precision import autocast_context
+from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger("hiera_video.engine")
 
@@ -68,7 +69,7 @@ def train_epoch(
     num_iters = len(loader)
     accum = int(cfg.TRAIN.GRAD_ACCUM_STEPS)
     if accum < 1:
-        raise ValueError(f"TRAIN.GRAD_ACCUM_STEPS must be >= 1, got {accum}")
+        raise ConfigError(f"TRAIN.GRAD_ACCUM_STEPS must be >= 1, got {accum}")
     use_amp = bool(cfg.TRAIN.MIXED_PRECISION)
     sums = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
     norm_sum, num_steps = 0.0, 0

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 import torch
 
 from hiera_video.utils.atomic import atomic_write, atomic_write_text
+from hiera_video.utils.errors import WeightsError
 
 logger = logging.getLogger("hiera_video.models")
 
@@ -47,7 +48,7 @@ _STRIP_PREFIXES = ("module.", "_orig_mod.")
 _CONTAINERS = ("model_state", "model", "state_dict")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(WeightsError):
     """A weights file that cannot be read or used; the message (one line) names the file and the reason."""
 
     def __init__(self, message: str) -> None:

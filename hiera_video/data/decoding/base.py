@@ -19,13 +19,15 @@ import av
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.utils.errors import DataError, SetupError
+
 __all__ = ["BACKENDS", "VideoDecodeError", "BackendUnavailableError", "VideoReader", "DecodedClips", "IndicesFn",
            "check_indices", "local_path", "seek_unsafe", "short_error", "SEEK_UNSAFE_CODECS"]
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(DataError):
     """A video could not be decoded. ``str(e)`` is ``"{path}: {reason}"``."""
 
     def __init__(self, path: str, reason: str = ""):
@@ -37,7 +39,7 @@ class VideoDecodeError(RuntimeError):
         return (type(self), (self.path, self.reason))
 
 
-class BackendUnavailableError(VideoDecodeError):
+class BackendUnavailableError(VideoDecodeError, SetupError):
     """The backend itself cannot be loaded (torchcodec or FFmpeg's shared libraries missing):
     a setup error, not a bad file, so :func:`decode_clips` does not retry it with PyAV."""
 

@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
+from hiera_video.utils.errors import ConfigError
+
 #: task classes by ``cfg.TASK`` name.
 TASKS: Dict[str, Type["Task"]] = {}
 
@@ -54,7 +56,7 @@ def build_task(cfg: CfgNode) -> "Task":
         ValueError: unknown task name (the known ones are listed).
     """
     if cfg.TASK not in TASKS:
-        raise ValueError(f"unknown TASK '{cfg.TASK}'; known: {sorted(TASKS)}")
+        raise ConfigError(f"unknown TASK '{cfg.TASK}'; known: {sorted(TASKS)}")
     return TASKS[cfg.TASK](cfg)
 
 

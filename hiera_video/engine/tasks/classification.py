@@ -13,6 +13,7 @@ from hiera_video.data import build_dataset
 from hiera_video.data.mixup import build_mixup
 from hiera_video.evaluation.meters import topk_correct
 from hiera_video.models import create_model
+from hiera_video.utils.errors import ConfigError
 
 from .base import Task, register_task
 
@@ -41,10 +42,10 @@ class ClassificationTask(Task):
         """
         cfg = self.cfg
         if cfg.MODEL.ARCH.startswith("mae_"):
-            raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} is an MAE pretraining model: use TASK mae, or a "
+            raise ConfigError(f"MODEL.ARCH {cfg.MODEL.ARCH} is an MAE pretraining model: use TASK mae, or a "
                              f"classifier such as {cfg.MODEL.ARCH[len('mae_'):]} for TASK {self.name}")
         if cfg.DATA.TEST_CROP_SIZE != cfg.DATA.TRAIN_CROP_SIZE:
-            raise ValueError(
+            raise ConfigError(
                 f"DATA.TEST_CROP_SIZE ({cfg.DATA.TEST_CROP_SIZE}) must equal DATA.TRAIN_CROP_SIZE "
                 f"({cfg.DATA.TRAIN_CROP_SIZE}): Hiera's position embeddings fix the input size"
             )

@@ -40,8 +40,12 @@ from fvcore.common.config import CfgNode
 from hiera_video.config import single_view_cfg
 from hiera_video.data import build_dataset
 from hiera_video.data.transforms import normalize_views
-from hiera_video.evaluation.reconstruction import draw_reconstruction_grid, mae_reconstruction
+from hiera_video.evaluation.reconstruction import (
+    draw_reconstruction_grid,
+    mae_reconstruction,
+)
 from hiera_video.models import MaskedAutoencoderHiera, create_model
+from hiera_video.utils.errors import ConfigError
 
 from .base import Task, register_task
 
@@ -69,17 +73,17 @@ class MAETask(Task):
     def __init__(self, cfg: CfgNode):
         arch = str(cfg.MODEL.ARCH)
         if not arch.startswith(MAE_ARCH_PREFIX):
-            raise ValueError(
+            raise ConfigError(
                 f"TASK mae needs an MAE model (MODEL.ARCH mae_hiera_*, e.g. mae_hiera_base_16x224), got "
                 f"MODEL.ARCH {arch!r}; a classifier such as {arch!r} is fine-tuned with TASK classification "
                 f"and TRAIN.CHECKPOINT_FILE_PATH set to the MAE checkpoint")
         if cfg.TEST.ENABLE:
-            raise ValueError(
+            raise ConfigError(
                 "TASK mae: MAE pretraining has no test (there is nothing to classify); set TEST.ENABLE False, "
                 "then fine-tune with TASK classification and TRAIN.CHECKPOINT_FILE_PATH set to this run's "
                 "checkpoint, and test that run")
         if int(cfg.MASK.VIS_PERIOD) < 0:
-            raise ValueError(f"MASK.VIS_PERIOD must be >= 0 (0 disables the pictures), got {cfg.MASK.VIS_PERIOD}")
+            raise ConfigError(f"MASK.VIS_PERIOD must be >= 0 (0 disables the pictures), got {cfg.MASK.VIS_PERIOD}")
         if cfg.MIXUP.ENABLE:
             logger.warning("MIXUP.ENABLE is ignored by TASK mae (Mixup / CutMix need labels)")
         super().__init__(cfg)
@@ -108,12 +112,12 @@ class MAETask(Task):
                 drop_path_rate=float(cfg.MODEL.DROP_PATH_RATE),
             )
         except ValueError as e:
-            raise ValueError(f"MODEL.ARCH {cfg.MODEL.ARCH} at input {input_size} (DATA.NUM_FRAMES, "
+            raise ConfigError(f"MODEL.ARCH {cfg.MODEL.ARCH} at input {input_size} (DATA.NUM_FRAMES, "
                              f"DATA.TRAIN_CROP_SIZE): {e}") from e
         try:
             kept = model.num_kept_units(float(cfg.MASK.RATIO), name="MASK.RATIO")
         except ValueError as e:
-            raise ValueError(f"{e}: lower MASK.RATIO or enlarge the input") from None
+            raise ConfigError(f"{e}: lower MASK.RATIO or enlarge the input") from None
         units = math.prod(model.mask_spatial_shape)
         logger.info("MAE: %d of %d mask units kept per clip (MASK.RATIO %g), decoder %d x %d (%d heads), "
                     "norm_pix_loss %s", kept, units, cfg.MASK.RATIO, cfg.MASK.DECODER_DEPTH,

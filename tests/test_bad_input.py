@@ -1,0 +1,194 @@
+"""Bad input gets one line naming the key, file or line, exit status 2 and no traceback (``utils.errors``).
+
+Each case runs ``tools/run_net.py`` in-process on a tiny data set the tests write; ``--debug`` shows the traceback.
+"""
+
+import json
+import logging
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import run_net  # noqa: E402
+
+from hiera_video.config import load_config  # noqa: E402
+from hiera_video.data.lists import read_video_list  # noqa: E402
+from hiera_video.prep.synthetic import make_motion_dataset  # noqa: E402
+from hiera_video.utils.errors import ConfigError, ListError  # noqa: E402
+
+QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("bad_input"))
+    make_motion_dataset(root, num_train_per_class=1, num_val_per_class=0, num_test_per_class=1,
+                        size=(48, 64), num_frames=16)
+    return root
+
+
+def argv(data_root, out, *extra, cfg=QUICKSTART):
+    return ["--cfg", cfg, "OUTPUT_DIR", str(out), "DATA.PATH_TO_DATA_DIR", data_root, "DATA.PATH_PREFIX", data_root,
+            "DATA.MAKE_SYNTHETIC", "False", "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2",
+            "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA_LOADER.NUM_WORKERS", "0",
+            "TRAIN.BATCH_SIZE", "3", "TRAIN.EVAL_PERIOD", "0", "SOLVER.MAX_EPOCH", "1", "TENSORBOARD", "False",
+            *extra]
+
+
+def one_line_error(capsys, args, *needles):
+    """run_net exits 2 with one ``error:`` line containing every needle, and no traceback."""
+    capsys.readouterr()
+    status = run_net.main(args)
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert status == 2, (status, err[-2000:])
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in captured.out + captured.err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err
+
+
+# ------------------------------------------------------------------------------------------------- config
+
+
+def test_config_files_that_cannot_be_read(tmp_path, data, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    one_line_error(capsys, argv(data, tmp_path / "o", cfg=str(empty)), str(empty), "empty")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("_BASE_: b.yaml\nRNG_SEED: 1\n")
+    b.write_text("_BASE_: a.yaml\n")
+    one_line_error(capsys, argv(data, tmp_path / "o", cfg=str(a)), "_BASE_ cycle", "a.yaml", "b.yaml")
+    one_line_error(capsys, argv(data, tmp_path / "o", cfg=str(tmp_path / "nope.yaml")), "nope.yaml", "not found")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("TRAIN: [unclosed\n")
+    one_line_error(capsys, argv(data, tmp_path / "o", cfg=str(broken)), "broken.yaml", "not valid YAML")
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    one_line_error(capsys, argv(data, tmp_path / "o", cfg=str(listing)), "list.yaml", "mapping")
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("SOLVER.BASE_LR", "-0.001", "SOLVER.BASE_LR must be non-negative"),
+    ("TRAIN.BATCH_SIZE", "0", "TRAIN.BATCH_SIZE must be a positive integer"),
+    ("TEST.BATCH_SIZE", "-2", "TEST.BATCH_SIZE must be a positive integer"),
+    ("DATA.STD", "[0.0,0.0,0.0]", "DATA.STD must be positive"),
+    ("DATA.MEAN", "[0.5,0.5]", "DATA.MEAN must be 3 numbers"),
+    ("DATA.NUM_FRAMES", "0", "DATA.NUM_FRAMES must be a positive integer"),
+    ("DATA.MAX_BAD_FRACTION", "1.5", "DATA.MAX_BAD_FRACTION must be in [0, 1]"),
+    ("DATA.DECODING_BACKEND", "opencv", "DATA.DECODING_BACKEND must be one of"),
+    ("TEST.NUM_SPATIAL_CROPS", "2", "TEST.NUM_SPATIAL_CROPS must be 1 or 3"),
+    ("TRAIN.BATCH_SIZE", "abc", "TRAIN.BATCH_SIZE"),
+    ("DATA.TEST_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE (64) must equal DATA.TRAIN_CROP_SIZE"),
+    ("TASK", "segmentation", "unknown TASK 'segmentation'"),
+    ("AUG.AA_TYPE", "autoaugment", "AUG.AA_TYPE"),
+])
+def test_config_values_that_cannot_work_name_their_key(tmp_path, data, capsys, key, value, needle):
+    one_line_error(capsys, argv(data, tmp_path / "o", key, value, "AUG.ENABLE", "True"), needle)
+    if key != "AUG.AA_TYPE" and key != "TASK":  # checked when the config is loaded, before anything runs
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(QUICKSTART, [key, value])
+    assert not (tmp_path / "o" / "checkpoints").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path, data):
+    with pytest.raises(ConfigError, match="SOLVER.BASE_LR"):
+        run_net.main(["--debug", *argv(data, tmp_path / "o", "SOLVER.BASE_LR", "-1.0")])
+
+
+def test_a_warmup_longer_than_the_run_is_clamped_with_one_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="hiera_video.config"):
+        cfg = load_config(QUICKSTART, ["SOLVER.MAX_EPOCH", "1", "SOLVER.WARMUP_EPOCHS", "5.0"])
+    assert cfg.SOLVER.WARMUP_EPOCHS == 1.0
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "SOLVER.WARMUP_EPOCHS 5 is longer than SOLVER.MAX_EPOCH 1" in lines[0]
+    from hiera_video.engine.optim import lr_at_epoch
+
+    assert lr_at_epoch(cfg, 1.0) == pytest.approx(cfg.SOLVER.BASE_LR)  # warm-up ends with the run
+
+
+def test_a_short_run_with_the_default_warmup_just_works(tmp_path, data):
+    assert run_net.main(argv(data, tmp_path / "short", "SOLVER.WARMUP_EPOCHS", "5.0", "TEST.ENABLE", "False")) == 0
+    assert (tmp_path / "short" / "checkpoints" / "checkpoint_epoch_00001.pyth").is_file()
+
+
+# -------------------------------------------------------------------------------------------------- lists
+
+
+def _lists(tmp_path, data, train=None, test=None):
+    lists = tmp_path / "lists"
+    lists.mkdir(exist_ok=True)
+    for name, text in (("train.csv", train), ("test.csv", test)):
+        src = open(os.path.join(data, name)).read()
+        (lists / name).write_bytes((src if text is None else text).encode("utf-8") if isinstance(text, str) or
+                                   text is None else text)
+    return str(lists)
+
+
+def test_a_label_beyond_num_classes_is_caught_when_the_list_is_read(tmp_path, data, capsys):
+    lines = open(os.path.join(data, "train.csv")).read().splitlines()
+    bad = lines[:2] + [lines[2].rsplit(" ", 1)[0] + " 6"] + lines[3:]
+    lists = _lists(tmp_path, data, train="\n".join(bad) + "\n")
+    one_line_error(capsys, argv(data, tmp_path / "o", "DATA.PATH_TO_DATA_DIR", lists),
+                   f"{lists}/train.csv:3:", "label 6 is not below MODEL.NUM_CLASSES 6")
+    assert not (tmp_path / "o" / "checkpoints").exists()
+
+
+def test_bom_crlf_and_duplicates_are_tolerated(tmp_path, caplog):
+    path = tmp_path / "l.csv"
+    path.write_bytes("\ufeffa.avi 0\r\nb.avi 1\r\na.avi 0\r\nb.avi 1\r\n".encode("utf-8"))
+    with caplog.at_level(logging.WARNING):
+        records = read_video_list(str(path))
+    assert [(r.path, r.label, r.lineno) for r in records] == [("a.avi", 0, 1), ("b.avi", 1, 2)]
+    warnings = [r.getMessage() for r in caplog.records if "duplicate" in r.getMessage()]
+    assert len(warnings) == 1 and "2 duplicate line(s) ignored (line 3 repeats line 1" in warnings[0]
+    path.write_text("a.avi 0\nb.avi 1\na.avi 1\n")
+    with pytest.raises(ListError, match=r"l.csv:3: the video of line 1 again with another label \(0 there, 1 here\)"):
+        read_video_list(str(path))
+
+
+def test_empty_lists_are_rejected_before_training(tmp_path, data, capsys):
+    lists = _lists(tmp_path, data, train="")
+    one_line_error(capsys, argv(data, tmp_path / "o", "DATA.PATH_TO_DATA_DIR", lists),
+                   f"{lists}/train.csv", "empty")
+    lists = _lists(tmp_path, data, train=None, test="\n")
+    one_line_error(capsys, argv(data, tmp_path / "o2", "DATA.PATH_TO_DATA_DIR", lists),
+                   f"{lists}/test.csv", "empty")
+    assert not (tmp_path / "o2" / "checkpoints").exists()  # rejected at start, not after training
+    one_line_error(capsys, argv(data, tmp_path / "o3", "DATA.PATH_TO_DATA_DIR", str(tmp_path / "none")),
+                   f"{tmp_path / 'none'}/", "not found")
+
+
+# --------------------------------------------------------------------------------------- test-only runs
+
+
+def test_test_only_runs_are_honest(tmp_path, data, capsys):
+    train_out = tmp_path / "train"
+    assert run_net.main(argv(data, train_out, "TEST.ENABLE", "False")) == 0
+    ckpt = str(train_out / "checkpoints" / "checkpoint_epoch_00001.pyth")
+    # a 6-class checkpoint tested as 3 classes: the head would be random
+    one_line_error(capsys, argv(data, tmp_path / "t1", "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", ckpt,
+                                "MODEL.NUM_CLASSES", "6", "MODEL.NUM_CLASSES", "3", "DATA.PATH_TO_DATA_DIR",
+                                _three_class_lists(tmp_path, data)),
+                   ckpt, "head of 6 classes", "MODEL.NUM_CLASSES is 3", "TEST.ALLOW_RANDOM_HEAD")
+    # nothing to test at all
+    one_line_error(capsys, argv(data, tmp_path / "t2", "TRAIN.ENABLE", "False"),
+                   "nothing to test", "TEST.CHECKPOINT_FILE_PATH", "TEST.ALLOW_RANDOM_HEAD")
+    # said explicitly: it runs, and the report records what was loaded
+    assert run_net.main(argv(data, tmp_path / "t3", "TRAIN.ENABLE", "False", "TEST.ALLOW_RANDOM_HEAD", "True")) == 0
+    assert run_net.main(argv(data, tmp_path / "t4", "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", ckpt)) == 0
+    report = json.load(open(tmp_path / "t4" / "test" / "report.json"))
+    assert report["checkpoint"] == ckpt and report["reset_keys"] == [] and report["loaded_keys"] > 100
+
+
+def _three_class_lists(tmp_path, data):
+    keep = [line for line in open(os.path.join(data, "test.csv")).read().splitlines() if int(line.split()[-1]) < 3]
+    folder = tmp_path / "three"
+    folder.mkdir(exist_ok=True)
+    (folder / "test.csv").write_text("\n".join(keep) + "\n")
+    (folder / "train.csv").write_text("\n".join(keep) + "\n")
+    return str(folder)
