@@ -44,9 +44,10 @@ def one_line_error(capsys, args, *needles):
     capsys.readouterr()
     status = run_net.main(args)
     captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert status == 2, (status, err[-2000:])
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in captured.out + captured.err, err
+    lines = [line for line in captured.err.splitlines() if line.startswith("error: ")]  # (progress bars aside)
+    assert status == 2, (status, captured.err[-2000:])
+    assert len(lines) == 1 and "Traceback" not in captured.out + captured.err, captured.err[-2000:]
+    err = lines[0]
     for needle in needles:
         assert needle in err, (needle, err)
     return err
@@ -192,3 +193,73 @@ def _three_class_lists(tmp_path, data):
     (folder / "test.csv").write_text("\n".join(keep) + "\n")
     (folder / "train.csv").write_text("\n".join(keep) + "\n")
     return str(folder)
+
+
+# ------------------------------------------------------------------------------- truncated and bad videos
+
+
+@pytest.fixture
+def damaged(tmp_path, data, make_video, truncate_file):
+    """The tiny data set plus a truncated AVI (header 120 frames) in train and test, and a PNG named .mp4."""
+    from PIL import Image
+
+    root = tmp_path / "damaged"
+    root.mkdir()
+    (root / "videos").symlink_to(os.path.join(data, "videos"))
+    truncate_file(make_video(tmp_path / "long.avi", num_frames=120, size=(48, 64)), 0.6, dst=str(root / "cut.avi"))
+    Image.new("RGB", (64, 48), (0, 90, 200)).save(root / "photo.mp4", format="PNG")
+    for split in ("train", "test"):
+        lines = open(os.path.join(data, f"{split}.csv")).read()
+        (root / f"{split}.csv").write_text(lines + "cut.avi 0\nphoto.mp4 1\n")
+    return str(root)
+
+
+def test_truncated_videos_are_counted_in_training_and_listed_at_test(tmp_path, damaged, monkeypatch):
+    from hiera_video.data.kinetics import Kinetics
+
+    real = Kinetics._clip_frame_indices
+
+    def to_the_end(self, n, fps, clip_idx, num_clips):  # training clips that reach the last frames
+        return real(self, n, fps, clip_idx, num_clips) if clip_idx >= 0 else [n - 7, n - 5, n - 3, n - 1]
+
+    monkeypatch.setattr(Kinetics, "_clip_frame_indices", to_the_end)
+    out = tmp_path / "run"
+    assert run_net.main(argv(damaged, out, "DATA.MAX_BAD_FRACTION", "0.5", "TRAIN.BATCH_SIZE", "8")) == 0
+    stats = [json.loads(line) for line in open(out / "stats.jsonl")]
+    train = [s for s in stats if s["split"] == "train"][0]
+    assert train["num_partial_samples"] >= 1 and train["num_partial_videos_total"] == 1
+    rows = open(out / "train_bad_videos.csv").read().splitlines()
+    assert rows[0] == "path,error,used"
+    assert any("cut.avi" in r and "truncated: header 120 frames" in r and r.endswith("True") for r in rows)
+    assert any("photo.mp4" in r and "still image" in r and r.endswith("False") for r in rows)
+    report = json.load(open(out / "test" / "report.json"))
+    (partial,) = report["partial"]
+    assert partial["path"].endswith("cut.avi") and partial["reason"].startswith("truncated: header 120 frames, ")
+    assert [f["path"].endswith("photo.mp4") and "still image" in f["error"] for f in report["failed"]] == [True]
+    assert report["num_videos"] == 7  # 6 whole videos + the partial one, scored on the frames that decode
+
+
+def test_an_all_bad_train_split_stops_with_the_fraction_message_and_writes_the_csv(tmp_path, data, capsys):
+    lists = tmp_path / "allbad"
+    lists.mkdir()
+    (lists / "train.csv").write_text("".join(f"missing_{i}.mp4 {i % 6}\n" for i in range(12)))
+    (lists / "test.csv").write_text(open(os.path.join(data, "test.csv")).read())
+    out = tmp_path / "o"
+    one_line_error(capsys, argv(data, out, "DATA.PATH_TO_DATA_DIR", str(lists)),
+                   "videos in the train split failed to decode", "DATA.MAX_BAD_FRACTION")
+    rows = open(out / "train_bad_videos.csv").read().splitlines()
+    assert rows[0] == "path,error,used" and len(rows) > 2 and all("file not found" in r for r in rows[1:])
+
+
+def test_resize_writes_no_output_for_a_truncated_video(tmp_path, make_video, truncate_file):
+    from hiera_video.prep.resize import FAILED_CSV, resize_tree
+
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video(src / "whole.avi", num_frames=30, size=(48, 64))
+    truncate_file(make_video(tmp_path / "long.avi", num_frames=120, size=(48, 64)), 0.6, dst=str(src / "cut.avi"))
+    out = tmp_path / "out"
+    resize_tree(str(src), str(out), short_side=32, workers=0, disable_bar=True)
+    assert (out / "whole.mp4").is_file() and not (out / "cut.mp4").exists()
+    failed = open(out / FAILED_CSV).read()
+    assert "cut.avi" in failed and "truncated: header 120 frames" in failed

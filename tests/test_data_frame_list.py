@@ -207,7 +207,7 @@ def test_frames_sample_the_same_frames_as_videos(tiny_cfg, data, read_frame_ids,
         for i in range(len(test)):
             item = test[i]
             assert item["error"] is None and item["views"].shape == (9, 3, 4, 48, 48)
-            assert set(item) == {"views", "label", "index", "path", "view_ids", "error"}
+            assert set(item) == {"views", "label", "index", "path", "view_ids", "error", "partial"}
             ids["test"].append((item["label"], [_ids(read_frame_ids, v) for v in item["views"]]))
         by_format[fmt] = ids
     assert by_format["frames"] == by_format["video"]

@@ -53,7 +53,7 @@ def test_train_items(cfg, read_frame_ids):
     assert ds.num_videos == len(ds) == 5 and ds.records[1].label == 1
     for index in range(3):
         item = ds[index]
-        assert set(item) == {"clip", "label", "index", "bad"}
+        assert set(item) == {"clip", "label", "index", "bad", "partial"}
         assert item["clip"].dtype == torch.float32 and item["clip"].shape == (3, 4, 32, 32)
         assert (item["label"], item["index"], item["bad"]) == (index, index, [])
         ids = _ids(read_frame_ids, item["clip"])
@@ -86,9 +86,26 @@ def test_train_replaces_and_reports_bad_videos(cfg, read_frame_ids, caplog):
 
 def test_train_gives_up_after_max_retries(cfg):
     ds = Kinetics(cfg, "train")
-    ds.records = [r for r in ds.records if r.label >= 3]  # only broken videos left
-    with pytest.raises(RuntimeError, match=r"4 videos failed.*MAX_RETRIES=3.*(missing.avi|junk.mp4)"):
-        ds[0]
+    ds.records = [r for r in ds.records if r.label in (3, 4)]  # only broken videos left
+    item = ds[0]  # 4 tries (MAX_RETRIES 3): no clip, every failure named; the train loop stops the run
+    assert item["clip"] is None and len(item["bad"]) == 4
+    assert all(p.endswith(("missing.avi", "junk.mp4")) for p, _ in item["bad"])
+    batch = collate_train([item, ds[1]])
+    assert batch["clip"] is None and batch["failed_items"] == 2 and len(batch["bad"]) == 8
+
+
+def test_truncated_videos_are_partial_in_training_and_at_test(cfg, monkeypatch):
+    ds, test = Kinetics(cfg, "train"), Kinetics(cfg, "test")
+    ds.records = [r for r in test.records if r.path.endswith("trunc.avi")]
+    # a training clip that reaches past the frames that decode (found only when a decode gets there)
+    monkeypatch.setattr(ds, "_clip_frame_indices", lambda n, fps, clip, num: [n - 7, n - 5, n - 3, n - 1])
+    item = ds[0]  # the header claims 120 frames; fewer decode: used, and reported
+    assert item["clip"] is not None and item["bad"] == []
+    (path, reason), = item["partial"]
+    assert path.endswith("trunc.avi") and reason.startswith("truncated: header 120 frames, ") and "decodable" in reason
+    assert collate_train([item])["partial"] == item["partial"]
+    assert test[5]["partial"] == reason and test[5]["views"] is not None
+    assert test[0]["partial"] is None and test[6]["partial"] is None  # whole and short videos are not partial
 
 
 def test_validation_is_the_deterministic_centre_view(cfg, read_frame_ids):
@@ -108,7 +125,7 @@ def test_test_items_all_views_decoded_once(cfg, read_frame_ids, monkeypatch):
     ds = Kinetics(cfg, "test")
     item = ds[2]
     assert opened == [ds.records[2].path]  # one open, one decode pass, all 9 views
-    assert set(item) == {"views", "label", "index", "path", "view_ids", "error"}
+    assert set(item) == {"views", "label", "index", "path", "view_ids", "error", "partial"}
     assert item["error"] is None and (item["label"], item["index"]) == (2, 2)
     assert item["path"].endswith("good2.avi")
     assert item["views"].shape == (9, 3, 4, 48, 48) and item["views"].dtype == torch.uint8  # normalised on the device

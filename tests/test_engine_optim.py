@@ -174,7 +174,7 @@ def test_gradient_accumulation_equals_the_large_batch(accum):
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         b = 8 // steps
         loader = [{"clip": clips[i:i + b], "label": labels[i:i + b]} for i in range(0, 8, b)]
-        stats, _ = train_epoch(cfg, model, _MeanTask(), loader, opt, scaler, 0, torch.device("cpu"))
+        stats, _, _ = train_epoch(cfg, model, _MeanTask(), loader, opt, scaler, 0, torch.device("cpu"))
         assert not torch.allclose(model.weight, w0)  # it trained
         results.append((model.weight.detach().clone(), stats))
     (w_big, s_big), (w_acc, s_acc) = results

@@ -40,27 +40,27 @@ def test_cli_reports_bad_videos_and_writes_clean_list(checked_list, tmp_path, ca
     clean = tmp_path / "clean" / "train.csv"
     rc = validate_cli.main([str(lst), "--prefix", str(videos), "--workers", "0", "--clean", str(clean)])
     assert rc == 0  # a report: bad videos do not fail the run
-    assert "7 videos: 3 ok, 4 failed" in capsys.readouterr().out
+    assert "7 videos: 2 ok, 5 failed" in capsys.readouterr().out
 
     bad = pd.read_csv(lst.parent / "bad_videos.csv", dtype=str, keep_default_na=False)  # default: next to the list
     assert bad.columns.tolist() == ["path", "error"]
-    assert bad["path"].tolist() == ["missing.mp4", "cut.mp4", "random.mp4", "no_label.mp4"]
+    assert bad["path"].tolist() == ["missing.mp4", "cut.mp4", "random.mp4", "no_label.mp4", "cut.avi"]
     assert all(bad["error"].str.len() > 0)
     assert "file not found" in bad["error"][0]
     assert "missing label" in bad["error"][3]
 
-    assert clean.read_text() == "good.mp4 0\ncls/good.avi 1\ncut.avi 2\n"
+    # a truncated video is listed with what its header claims and what decodes, and --clean drops it
+    real = open_video(str(videos / "cut.avi")).count_frames()
+    assert 0 < real < 60 and f"truncated: header 60 frames, {real} decodable" in bad["error"][4]
+    assert clean.read_text() == "good.mp4 0\ncls/good.avi 1\n"
     records = read_video_list(str(clean), path_prefix=str(videos))
-    assert [(os.path.relpath(r.path, videos), r.label) for r in records] == [
-        ("good.mp4", 0), ("cls/good.avi", 1), ("cut.avi", 2)]
+    assert [(os.path.relpath(r.path, videos), r.label) for r in records] == [("good.mp4", 0), ("cls/good.avi", 1)]
 
     info = pd.read_csv(lst.parent / "video_info.csv", dtype=str, keep_default_na=False).set_index("path")
     assert info.loc["good.mp4", ["frames", "height", "width"]].tolist() == ["16", "32", "48"]
     assert info.loc["cls/good.avi", ["fps", "frames"]].tolist() == ["25.0", "12"]
-    real = open_video(str(videos / "cut.avi")).count_frames()
-    assert 0 < real < 60 and info.loc["cut.avi", "frames"] == str(real)  # the real count, not the header's 60
     assert info.loc["missing.mp4", ["frames", "fps"]].tolist() == ["", ""]
-    assert info.loc["cut.avi", "status"] == "ok" and info.loc["random.mp4", "status"] == "failed"
+    assert info.loc["cut.avi", "status"] == "failed" and info.loc["random.mp4", "status"] == "failed"
 
 
 def test_workers_give_identical_results(checked_list):
@@ -68,14 +68,14 @@ def test_workers_give_identical_results(checked_list):
     serial = validate_list(str(lst), str(videos), num_workers=0)
     pooled = validate_list(str(lst), str(videos), num_workers=2)
     assert _view(serial) == _view(pooled)
-    assert [r.status for r in serial] == ["ok", "ok", "failed", "failed", "failed", "failed", "ok"]
+    assert [r.status for r in serial] == ["ok", "ok", "failed", "failed", "failed", "failed", "failed"]
 
 
 def test_decord_backend_agrees_on_good_and_bad(checked_list):
     pytest.importorskip("decord")
     lst, videos = checked_list
     results = validate_list(str(lst), str(videos), backend="decord", num_workers=0)
-    assert [r.status for r in results] == ["ok", "ok", "failed", "failed", "failed", "failed", "ok"]
+    assert [r.status for r in results] == ["ok", "ok", "failed", "failed", "failed", "failed", "failed"]
     assert results[0].value.frames == 16 and results[0].value.backend.startswith(("decord", "pyav"))
 
 
@@ -90,6 +90,18 @@ def test_comma_separator_and_out_folder(tmp_path, make_video):
     assert pd.read_csv(out / "bad_videos.csv")["path"].tolist() == ["nope.avi"]
     assert (tmp_path / "val_clean.csv").read_text() == f"{videos / 'a b.avi'},3\n"
     assert read_video_list(str(tmp_path / "val_clean.csv"), separator=",")[0].label == 3
+
+
+def test_a_still_image_is_not_a_video(tmp_path):
+    from PIL import Image
+
+    from hiera_video.data.decoding import VideoDecodeError
+
+    fake = tmp_path / "photo.mp4"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(fake, format="PNG")
+    for backend in ("pyav", "decord"):
+        with pytest.raises(VideoDecodeError, match="still image"):
+            check_video(str(fake), backend)
 
 
 def test_check_video_and_bad_cli_input(tmp_path, make_video, capsys):

@@ -90,7 +90,7 @@ def test_train_item_segments_and_no_flip(cfg, read_frame_ids):
     assert cfg.DATA.RANDOM_FLIP is True  # the caller's config is left alone
     for index in range(2):
         item = ds[index]
-        assert set(item) == {"clip", "label", "index", "bad"}
+        assert set(item) == {"clip", "label", "index", "bad", "partial"}
         assert item["clip"].dtype == torch.float32 and item["clip"].shape == (3, 4, 32, 32)
         assert (item["label"], item["index"], item["bad"]) == ([3, 5][index], index, [])
         ids = _ids(read_frame_ids, item["clip"])

@@ -120,7 +120,8 @@ _C.DATA.MAX_BAD_FRACTION = 0.1
 # train, val and test. Used by the quickstart; off by default.
 _C.DATA.MAKE_SYNTHETIC = False
 _C.DATA.SYNTHETIC_VIDEOS_PER_CLASS = [40, 8, 16]
-# Times a failing training sample is replaced by another before giving up on the batch.
+# Times a failing training sample is replaced by another; MAX_RETRIES + 1 failures in a row stop the run
+# (after writing train_bad_videos.csv).
 _C.DATA.MAX_RETRIES = 10
 # Random temporal clips taken from each decoded training video (MAE-ST's repeated sampling); each is
 # augmented AUG.NUM_SAMPLE times, so an item holds TRAIN_CROP_NUM_TEMPORAL x NUM_SAMPLE clips.

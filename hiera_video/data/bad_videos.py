@@ -15,6 +15,16 @@ class TooManyBadVideosError(DataError):
     """More than ``DATA.MAX_BAD_FRACTION`` of a split's videos failed to decode."""
 
 
+class BadVideosInARowError(TooManyBadVideosError):
+    """``DATA.MAX_RETRIES + 1`` training videos failed in a row, so a training item has no clip. Raised by the train
+    loop in the main process; ``bad`` and ``partial`` hold the ``(path, reason)`` pairs of its epoch so far, for the
+    runner to record before it stops."""
+
+    def __init__(self, message: str, bad=(), partial=()):
+        super().__init__(message)
+        self.bad, self.partial = list(bad), list(partial)
+
+
 def check_bad_fraction(num_bad: int, num_total: int, max_fraction: float, split: str) -> None:
     """Raise :class:`TooManyBadVideosError` if ``num_bad / num_total > max_fraction``."""
     if num_total and num_bad / num_total > max_fraction:

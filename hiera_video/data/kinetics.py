@@ -199,37 +199,38 @@ class Kinetics(torch.utils.data.Dataset):
         ``(frames, label)``. Identity here; SSv2 applies its label-aware flip."""
         return frames, label
 
-    def _load_clip(self, record: VideoRecord | FrameRecord) -> tuple[torch.Tensor, int]:
-        """``(clip, label)``: ``K = DATA.TRAIN_CROP_NUM_TEMPORAL`` random temporal clips decoded in one pass,
-        each transformed ``N = AUG.NUM_SAMPLE`` times: ``(C, T, H, W)`` when ``K * N == 1``, else
-        ``(K * N, C, T, H, W)`` (clip-major: the N samples of temporal clip 0 first)."""
+    def _load_clip(self, record: VideoRecord | FrameRecord) -> tuple[torch.Tensor, int, str | None]:
+        """``(clip, label, partial)``: ``K = DATA.TRAIN_CROP_NUM_TEMPORAL`` random temporal clips decoded in one
+        pass, each transformed ``N = AUG.NUM_SAMPLE`` times: ``(C, T, H, W)`` when ``K * N == 1``, else
+        ``(K * N, C, T, H, W)`` (clip-major: the N samples of temporal clip 0 first); ``partial``: the reason the
+        video is truncated (``DecodedClips.partial``) or None."""
 
         def indices_fn(n, fps):
             return [self._clip_frame_indices(n, fps, -1, 1) for _ in range(self.num_temporal_crops)]
 
-        clips = self._decode(record, indices_fn).clips  # K x uint8 (T, H, W, C)
-        frames, label = self._train_frames(torch.cat(clips), record.label)  # one label decision per item
+        decoded = self._decode(record, indices_fn)
+        frames, label = self._train_frames(torch.cat(decoded.clips), record.label)  # one label decision per item
         out = [self._train_tf(c) for c in frames.split(self.num_frames) for _ in range(self.num_samples)]
-        return (out[0] if len(out) == 1 else torch.stack(out)), label
+        return (out[0] if len(out) == 1 else torch.stack(out)), label, decoded.partial
 
     def _clip_item(self, index: int) -> dict[str, Any]:
         bad: list[tuple[str, str]] = []
+        partial: list[tuple[str, str]] = []
         current = index
         for attempt in range(self.max_retries + 1):
             record = self.records[current]
             try:
-                clip, label = self._load_clip(record)
-                return {"clip": clip, "label": label, "index": current, "bad": bad}
+                clip, label, truncated = self._load_clip(record)
+                if truncated:  # used with the frames that decode, and counted
+                    partial.append((record.path, truncated))
+                return {"clip": clip, "label": label, "index": current, "bad": bad, "partial": partial}
             except Exception as e:  # VideoDecodeError, or a library error on a broken file
                 reason = _describe(e)
                 logger.warning("%s: skipping unreadable video %s: %s", self.split, record.path, reason)
                 bad.append((record.path, reason))
             current = random.randrange(len(self.records))
-        last = "; ".join(r if p in r else f"{p}: {r}" for p, r in bad[-3:])
-        raise RuntimeError(
-            f"{self.split}: {len(bad)} videos failed in a row starting at index {index} "
-            f"(DATA.MAX_RETRIES={self.max_retries}); last failures: {last}"
-        )
+        # DATA.MAX_RETRIES + 1 videos failed in a row: no clip; the train loop stops the run, naming them
+        return {"clip": None, "label": -1, "index": index, "bad": bad, "partial": partial}
 
     # -------------------------------------------------------------------- test
     def _test_item(self, index: int) -> dict[str, Any]:
@@ -242,6 +243,7 @@ class Kinetics(torch.utils.data.Dataset):
             "path": record.path,
             "view_ids": [(i, j) for i in range(n_t) for j in range(n_s)],
             "error": None,
+            "partial": None,
         }
 
         def indices_fn(n, fps):
@@ -249,7 +251,9 @@ class Kinetics(torch.utils.data.Dataset):
 
         d = self.cfg.DATA
         try:
-            clips = self._decode(record, indices_fn).clips  # n_t x uint8 (T, H, W, C)
+            decoded = self._decode(record, indices_fn)
+            clips = decoded.clips  # n_t x uint8 (T, H, W, C)
+            item["partial"] = decoded.partial  # truncated: scored on the frames that decode, and listed
             views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s) for c in clips])  # uint8
             item["views"] = views.flatten(0, 1)  # (n_t * n_s, C, T, H, W), temporal-major
         except Exception as e:  # never raise at test time: report and exclude
@@ -264,21 +268,29 @@ def _describe(e: Exception) -> str:
 
 
 def collate_train(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Collate train/val items.
+    """Collate train items.
 
     Items with ``"clip"`` ``(N, C, T, H, W)`` (repeated augmentation, ``AUG.NUM_SAMPLE = N``)
-    are flattened: the ``N`` clips of a video are consecutive and share its label and index.
+    are flattened: the ``N`` clips of a video are consecutive and share its label and index. An item
+    whose retries all failed (``"clip"`` None) is left out and counted in ``"failed_items"``.
 
     Returns:
-        ``{"clip": float (B * N, C, T, H, W), "label": int64 (B * N,), "index": int64 (B * N,),
-        "bad": [(path, error), ...]}`` (``N = 1`` for ordinary items) — ``"bad"`` concatenates
-        the items' lists.
+        ``{"clip": float (B * N, C, T, H, W) or None (no item left), "label": int64 (B * N,), "index": int64
+        (B * N,), "bad": [(path, error), ...], "partial": [(path, reason), ...], "failed_items": int}``
+        (``N = 1`` for ordinary items) — ``"bad"`` and ``"partial"`` concatenate the items' lists.
     """
-    clips = [b["clip"] if b["clip"].ndim == 5 else b["clip"].unsqueeze(0) for b in batch]
+    kept = [b for b in batch if b["clip"] is not None]
+    out: dict[str, Any] = {"bad": [x for b in batch for x in b["bad"]],
+                           "partial": [x for b in batch for x in b.get("partial", [])],
+                           "failed_items": len(batch) - len(kept)}
+    if not kept:
+        empty = torch.zeros(0, dtype=torch.long)
+        return {"clip": None, "label": empty, "index": empty, **out}
+    clips = [b["clip"] if b["clip"].ndim == 5 else b["clip"].unsqueeze(0) for b in kept]
     repeats = torch.tensor([c.shape[0] for c in clips])
     return {
         "clip": torch.cat(clips),
-        "label": torch.tensor([b["label"] for b in batch], dtype=torch.long).repeat_interleave(repeats),
-        "index": torch.tensor([b["index"] for b in batch], dtype=torch.long).repeat_interleave(repeats),
-        "bad": [x for b in batch for x in b["bad"]],
+        "label": torch.tensor([b["label"] for b in kept], dtype=torch.long).repeat_interleave(repeats),
+        "index": torch.tensor([b["index"] for b in kept], dtype=torch.long).repeat_interleave(repeats),
+        **out,
     }

@@ -6,7 +6,8 @@ Views from consecutive videos are packed into forward passes of up to
 ``TEST.BATCH_SIZE / world_size`` clips. Each process tests a strided shard of the
 videos; per-view logits are summed across processes with ``all_reduce`` and the
 main process writes the report. Videos that fail to decode are excluded from
-accuracy and listed under ``failed``; nothing is substituted.
+accuracy and listed under ``failed``; nothing is substituted. Partial (truncated) videos are scored on the
+frames that decode and listed under ``partial`` (``{path, reason}``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def run_multiview_tests(
     paths: List[str] = [r.path for r in dataset.records]
     view_ids = None
     failed: List[dict] = []
+    partial: List[dict] = []
     pending_views: List[torch.Tensor] = []
     pending_ids: List[tuple] = []  # (video_index, view_index) for each pending view
 
@@ -107,6 +109,8 @@ def run_multiview_tests(
         if item["error"] is not None:
             failed.append({"path": item["path"], "error": item["error"]})
             continue
+        if item.get("partial"):  # truncated: scored on the frames that decode, and listed
+            partial.append({"path": item["path"], "reason": item["partial"]})
         view_ids = item["view_ids"]
         views = item["views"]  # (V, C, T, H, W)
         for v in range(views.shape[0]):
@@ -120,6 +124,7 @@ def run_multiview_tests(
     if world > 1:
         du.all_reduce_sum(labels.add_(1)).sub_(1)
     failed = [f for part in du.all_gather_objects(failed) for f in part]
+    partial = [f for part in du.all_gather_objects(partial) for f in part]
     view_ids = next((v for v in du.all_gather_objects(view_ids) if v is not None), None)
     if view_ids is None:
         view_ids = [(t, s) for t in range(cfg.TEST.NUM_ENSEMBLE_VIEWS) for s in range(cfg.TEST.NUM_SPATIAL_CROPS)]
@@ -143,7 +148,7 @@ def run_multiview_tests(
             evaluated=evaluated,
             failed=failed,
             class_names=class_names,
-            extra=target.extra,
+            extra={**(target.extra or {}), "partial": partial},
         )
     check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
     return reports

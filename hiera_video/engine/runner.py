@@ -24,7 +24,7 @@ from fvcore.common.config import CfgNode
 from iopath.common.file_io import g_pathmgr
 
 from hiera_video.config import single_view_cfg
-from hiera_video.data.bad_videos import check_bad_fraction
+from hiera_video.data.bad_videos import BadVideosInARowError, check_bad_fraction
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
     best_checkpoint_path,
@@ -234,31 +234,50 @@ def _validate(cfg, task, run: _TrainState, val_cfg, val_set, device, epoch: int)
     return reports["val"]["top1"]
 
 
+def _write_bad_videos(cfg: CfgNode, bad_seen: Dict[str, str], partial_seen: Dict[str, str]) -> None:
+    """``OUTPUT_DIR/train_bad_videos.csv`` (``path, error, used``): videos that failed (replaced, ``used`` False) and
+    partial ones trained on with the frames that decode (``used`` True, error ``truncated: ...``); main process."""
+    if (bad_seen or partial_seen) and du.is_main_process():
+        rows = [(p, e, False) for p, e in sorted(bad_seen.items())] + [(p, r, True) for p, r in sorted(partial_seen.items())]
+        pd.DataFrame(rows, columns=["path", "error", "used"]).to_csv(
+            os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False)
+
+
 def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_epoch, device, bad_seen) -> None:
     """Epochs ``start_epoch .. SOLVER.MAX_EPOCH - 1``: train, record stats / bad videos / scalars,
     validate every ``TRAIN.EVAL_PERIOD`` epochs and checkpoint every ``TRAIN.CHECKPOINT_PERIOD``
     (keeping the newest ``TRAIN.CHECKPOINT_KEEP`` and the best)."""
     model, optimizer, scaler, writer = run.model, run.optimizer, run.scaler, run.writer
+    partial_seen: Dict[str, str] = {}
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
         loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        stats, bad = train_epoch(cfg, run.train_model, task, loader, optimizer, scaler, epoch, device, writer, run.ema)
+        try:
+            stats, bad, partial = train_epoch(cfg, run.train_model, task, loader, optimizer, scaler, epoch, device,
+                                              writer, run.ema)
+        except BadVideosInARowError as e:  # record what failed, then stop with the split's fraction if it is over
+            bad_seen.update(dict(e.bad))
+            partial_seen.update(dict(e.partial))
+            _write_bad_videos(cfg, bad_seen, partial_seen)
+            check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
+            raise
         for part in du.all_gather_objects(bad):
             bad_seen.update({p: e for p, e in part})
+        for part in du.all_gather_objects(partial):
+            partial_seen.update({p: r for p, r in part})
         stats["num_bad_videos_total"] = len(bad_seen)
+        stats["num_partial_videos_total"] = len(partial_seen)
         append_stats(cfg, {"split": "train", **stats})
         if writer is not None:
-            for key in ("loss", "top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples"):
+            for key in ("loss", "top1", "top5", "clips_per_s", "grad_norm", "num_bad_samples", "num_partial_samples"):
                 if key in stats:
                     writer.add_scalar(f"train_epoch/{key}", stats[key], epoch + 1)
         acc = f", top-1 {stats['top1']:.2f}%" if "top1" in stats else ""
-        logger.info("epoch %d/%d: loss %.4f%s, %.3g clips/s, %d bad samples replaced", epoch + 1, cfg.SOLVER.MAX_EPOCH,
-                    stats["loss"], acc, stats["clips_per_s"], stats["num_bad_samples"])
-        if bad_seen and du.is_main_process():
-            pd.DataFrame(sorted(bad_seen.items()), columns=["path", "error"]).to_csv(
-                os.path.join(cfg.OUTPUT_DIR, "train_bad_videos.csv"), index=False
-            )
+        logger.info("epoch %d/%d: loss %.4f%s, %.3g clips/s, %d bad samples replaced, %d partial (truncated) used",
+                    epoch + 1, cfg.SOLVER.MAX_EPOCH, stats["loss"], acc, stats["clips_per_s"], stats["num_bad_samples"],
+                    stats["num_partial_samples"])
+        _write_bad_videos(cfg, bad_seen, partial_seen)
         check_bad_fraction(len(bad_seen), len(dataset), cfg.DATA.MAX_BAD_FRACTION, "train")
         if du.is_main_process():  # task-specific outputs (e.g. MAE reconstructions)
             task.on_epoch_end(run.model, epoch, writer)

@@ -14,6 +14,7 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 from tqdm import tqdm
 
+from hiera_video.data.bad_videos import BadVideosInARowError
 from hiera_video.engine import distributed as du
 from hiera_video.engine.optim import lr_at_epoch, set_lr
 from hiera_video.engine.precision import autocast_context
@@ -55,14 +56,15 @@ def train_epoch(
             every optimizer step, or None.
 
     Returns:
-        ``(stats, bad)``: epoch statistics (loss, top-1/top-5 in percent when the task's counts
+        ``(stats, bad, partial)``: epoch statistics (loss, top-1/top-5 in percent when the task's counts
         have ``top1_correct`` / ``top5_correct``, lr, mean gradient
         L2 norm before clipping, clips/s, number of replaced bad samples) summed over
-        processes, and the list of ``(path, error)`` of videos that failed to decode on this
-        process.
+        processes, the ``(path, error)`` of videos that failed to decode on this process (replaced), and the
+        ``(path, reason)`` of partial (truncated) videos it used.
 
     Raises:
         NonFiniteLossError: the loss is NaN or infinite.
+        BadVideosInARowError: an item's ``DATA.MAX_RETRIES + 1`` videos all failed (carries ``bad`` / ``partial``).
         ValueError: ``TRAIN.GRAD_ACCUM_STEPS < 1``.
     """
     model.train()
@@ -75,6 +77,7 @@ def train_epoch(
     norm_sum, num_steps = 0.0, 0
     has_acc = False
     bad: List[Tuple[str, str]] = []
+    partial: List[Tuple[str, str]] = []
     lr = optimizer.param_groups[0]["lr"]
     start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
@@ -90,6 +93,12 @@ def train_epoch(
         lr = lr_at_epoch(cfg, epoch + it / num_iters)
         set_lr(optimizer, lr)
         bad.extend(batch.get("bad", []))
+        partial.extend(batch.get("partial", []))
+        if batch.get("failed_items"):  # an item's DATA.MAX_RETRIES + 1 videos all failed: stop, naming them
+            last = "; ".join(r if p in r else f"{p}: {r}" for p, r in bad[-3:])
+            raise BadVideosInARowError(
+                f"train: {int(cfg.DATA.MAX_RETRIES) + 1} videos failed to decode in a row (DATA.MAX_RETRIES "
+                f"{cfg.DATA.MAX_RETRIES}) at epoch {epoch + 1}, iteration {it + 1}; last failures: {last}", bad, partial)
         step_start = it - it % accum
         passes = min(accum, num_iters - step_start)  # passes in this step (the last may be short)
         steps_now = it == step_start + passes - 1
@@ -147,7 +156,8 @@ def train_epoch(
         "clips_per_s": sums[3].item() / max(elapsed, 1e-9),
         "time_s": elapsed,
         "num_bad_samples": len(bad),
+        "num_partial_samples": len(partial),
     }
     if num_iters and has_acc:  # tasks that report accuracy counts (classification)
         stats["top1"], stats["top5"] = 100.0 * sums[1].item() / n, 100.0 * sums[2].item() / n
-    return stats, bad
+    return stats, bad, partial

@@ -40,6 +40,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from functools import partial
 
+from hiera_video.data.decoding.base import still_image_format, truncation
+from hiera_video.data.decoding.pyav_index import header_count
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.utils.atomic import atomic_write, atomic_write_text, new_file_mode
 from hiera_video.utils.parallel import FAILED, SKIPPED, ItemResult, run_parallel
@@ -104,12 +106,15 @@ def is_complete_video(path: str) -> bool:
 
 
 def _probe(src: str):
-    """``(height, width, rate: Fraction)`` of the first video stream (pixels, frames/s)."""
+    """``(height, width, rate: Fraction, claimed frames)`` of the first video stream (pixels, frames/s; the
+    container's frame count or 0)."""
     import av
 
     with av.open(src, metadata_errors="ignore") as container:
         if not container.streams.video:
             raise ValueError("no video stream")
+        if still_image_format(container.format.name):
+            raise ValueError(f"a still image ({container.format.name}), not a video")
         stream = container.streams.video[0]
         rate = next((r for r in (stream.average_rate, stream.guessed_rate, stream.base_rate)
                      if r is not None and r > 0), None)
@@ -121,7 +126,8 @@ def _probe(src: str):
             if first is None:
                 raise ValueError("no decodable video frames")
             h, w = first.height, first.width
-    return int(h), int(w), Fraction(rate).limit_denominator(1001)
+        claimed = header_count(container, stream, float(rate))
+    return int(h), int(w), Fraction(rate).limit_denominator(1001), claimed
 
 
 def _encode_pyav(src: str, f: io.BufferedIOBase, fmt: str, size: tuple[int, int], rate: Fraction,
@@ -220,7 +226,7 @@ def resize_video(src: str, dst: str, short_side: int = 320, gop: int | None = 16
     ext = os.path.splitext(dst)[1].lower()
     if ext not in _FORMATS:
         raise ValueError(f"unsupported output extension {ext!r} (known: {sorted(_FORMATS)})")
-    h, w, rate = _probe(src)
+    h, w, rate, claimed = _probe(src)
     size = output_size(h, w, short_side)
     frames = None
     if use_ffmpeg:
@@ -232,6 +238,9 @@ def resize_video(src: str, dst: str, short_side: int = 320, gop: int | None = 16
 
         def _write(f):
             counted["n"] = _encode_pyav(src, f, _FORMATS[ext], size, rate, gop, codec, crf, preset)
+            reason = truncation(claimed, counted["n"])
+            if reason:  # raising here removes the temp file: a truncated input gets no valid-looking output
+                raise ValueError(f"{reason} (not re-encoded: the output would hide the truncation)")
 
         atomic_write(dst, _write)
         frames = counted["n"]

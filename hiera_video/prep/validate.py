@@ -22,7 +22,14 @@ from typing import List, Optional
 
 import pandas as pd
 
-from hiera_video.data.decoding import BACKENDS, BackendUnavailableError, VideoDecodeError, check_backend, open_video
+from hiera_video.data.decoding import (
+    BACKENDS,
+    BackendUnavailableError,
+    VideoDecodeError,
+    check_backend,
+    open_video,
+)
+from hiera_video.data.decoding.base import container_frame_count, local_path, truncation
 from hiera_video.data.lists import iter_list_lines, join_prefix
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import ItemResult, run_parallel
@@ -77,6 +84,7 @@ def read_list_entries(list_path: str, path_prefix: str = "", separator: str = ""
 
 def _probe(path: str, backend: str) -> VideoInfo:
     with open_video(path, backend) as reader:
+        claimed = container_frame_count(local_path(path))  # the container's claim, whatever the backend
         n = reader.count_frames()
         if n <= 0:
             raise VideoDecodeError(path, "no decodable video frames")
@@ -84,6 +92,9 @@ def _probe(path: str, backend: str) -> VideoInfo:
         frames = reader.get_frames(wanted)
         if reader.decoded_num_frames is not None and reader.decoded_num_frames < n:
             n = reader.decoded_num_frames  # a pass found fewer frames than the first count
+        reason = truncation(claimed, n)
+        if reason:  # partial: training would use what decodes, but the file is damaged
+            raise VideoDecodeError(path, reason)
         return VideoInfo(fps=float(reader.fps), frames=int(n), height=int(frames.shape[1]),
                          width=int(frames.shape[2]), backend=backend)
 

@@ -22,7 +22,8 @@ from iopath.common.file_io import g_pathmgr
 from hiera_video.utils.errors import DataError, SetupError
 
 __all__ = ["BACKENDS", "VideoDecodeError", "BackendUnavailableError", "VideoReader", "DecodedClips", "IndicesFn",
-           "check_indices", "local_path", "seek_unsafe", "short_error", "SEEK_UNSAFE_CODECS"]
+           "check_indices", "local_path", "seek_unsafe", "short_error", "SEEK_UNSAFE_CODECS", "truncation",
+           "still_image_format", "reject_still_image", "container_frame_count", "PARTIAL_TOLERANCE"]
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 
@@ -123,12 +124,67 @@ def seek_unsafe(local: str, codecs: Sequence[str] = SEEK_UNSAFE_CODECS) -> bool:
 class DecodedClips:
     """Result of :func:`decode_clips`: ``clips`` (uint8 ``(T, H, W, C)`` each), their
     source-frame ``indices``, the stream's real ``fps`` and ``num_frames``, the count the
-    indices were computed from (the real one when a pass found the header's wrong)."""
+    indices were computed from (the real one when a pass found the header's wrong), and
+    ``claimed_num_frames``, the container's count (0 when unknown)."""
 
     clips: list[torch.Tensor]
     indices: list[list[int]]
     fps: float
     num_frames: int
+    claimed_num_frames: int = 0
+
+    @property
+    def partial(self) -> str | None:
+        """``"truncated: header N frames, M decodable"`` when the video is partial (:func:`truncation`), else None."""
+        return truncation(self.claimed_num_frames, self.num_frames)
+
+
+#: a video is *partial* (truncated) when its decodable frames fall short of what its container claims by more than
+#: this fraction of the claim and more than PARTIAL_MIN_FRAMES frames (headers estimated from a duration are often a
+#: frame or two off).
+PARTIAL_TOLERANCE = 0.05
+PARTIAL_MIN_FRAMES = 2
+
+
+def reject_still_image(path: str, local: str) -> None:
+    """Raise ``VideoDecodeError`` when FFmpeg reads ``local`` as a single image (a PNG / JPEG named ``.mp4``); a
+    file FFmpeg cannot open at all is left to the backend to report."""
+    try:
+        with av.open(local, metadata_errors="ignore") as container:
+            name = container.format.name
+    except Exception:
+        return
+    if still_image_format(name):
+        raise VideoDecodeError(path, f"a still image ({name}), not a video")
+
+
+def container_frame_count(local: str) -> int:
+    """The frame count the container claims (header, else the duration x fps; PyAV), 0 if unknown or unreadable:
+    what a decode's real count is compared with (:func:`truncation`), whatever backend decodes."""
+    from .pyav_index import header_count, stream_fps
+
+    try:
+        with av.open(local, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return 0
+            stream = container.streams.video[0]
+            fps = stream_fps(stream)
+            return int(header_count(container, stream, fps)) if fps else 0
+    except Exception:
+        return 0
+
+
+def truncation(claimed: int, decodable: int) -> str | None:
+    """The reason a video with ``claimed`` frames in its header and ``decodable`` real ones is partial, or None."""
+    if claimed and decodable < claimed and claimed - decodable > max(PARTIAL_MIN_FRAMES, PARTIAL_TOLERANCE * claimed):
+        return f"truncated: header {claimed} frames, {decodable} decodable"
+    return None
+
+
+#: container formats FFmpeg uses for single images: such a file is not a video.
+def still_image_format(format_name: str) -> bool:
+    """Whether an FFmpeg container format name is a still-image one (``png_pipe``, ``jpeg_pipe``, ``image2``, ...)."""
+    return format_name.endswith("_pipe") or format_name in ("image2", "image2pipe")
 
 
 #: ``(num_frames, fps) -> [indices of clip 0, indices of clip 1, ...]`` (source frame indices).

@@ -98,6 +98,7 @@ def decode_clips(path: str, indices_fn: IndicesFn, backend: str = "pyav", num_th
 
 def _decode_clips(path: str, indices_fn: IndicesFn, backend: str, num_threads: int) -> DecodedClips:
     with open_video(path, backend, num_threads) as reader:
+        claimed = int(reader.num_frames or 0)  # the container's count (decord / torchcodec: their packet index)
         n = reader.decoded_num_frames or reader.num_frames or reader.count_frames()
         for _ in range(3):
             clips_idx = [list(map(int, c)) for c in indices_fn(n, reader.fps)]
@@ -111,4 +112,4 @@ def _decode_clips(path: str, indices_fn: IndicesFn, backend: str, num_threads: i
         for c in clips_idx:  # a clip that is the decoded set in order is that tensor (once; no copy)
             shared = c == union and not any(clip is frames for clip in clips)
             clips.append(frames if shared else frames[[pos[i] for i in c]])
-        return DecodedClips(clips=clips, indices=clips_idx, fps=reader.fps, num_frames=n)
+        return DecodedClips(clips=clips, indices=clips_idx, fps=reader.fps, num_frames=n, claimed_num_frames=claimed)

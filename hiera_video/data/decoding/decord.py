@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .base import VideoDecodeError, VideoReader, check_indices, local_path, seek_unsafe, short_error
+from .base import VideoDecodeError, VideoReader, check_indices, local_path, reject_still_image, seek_unsafe, short_error
 
 _DECORD_CHUNK = 16
 
@@ -26,6 +26,7 @@ class DecordReader(VideoReader):
         self.path = path
         self._local = local_path(path)
         self._threads = num_threads
+        reject_still_image(path, self._local)
         try:
             import decord
         except ImportError as e:

@@ -28,7 +28,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from . import pyav_index as PX
-from .base import VideoDecodeError, VideoReader, check_indices, local_path
+from .base import VideoDecodeError, VideoReader, check_indices, local_path, still_image_format
 
 logger = logging.getLogger("hiera_video.data.decoding")
 
@@ -51,6 +51,8 @@ class PyAVReader(VideoReader):
             self._container = container = av.open(self._local, metadata_errors="ignore")
             if not container.streams.video:
                 raise VideoDecodeError(path, "no video stream")
+            if still_image_format(container.format.name):
+                raise VideoDecodeError(path, f"a still image ({container.format.name}), not a video")
             stream = container.streams.video[0]
             self._prepare(stream)
             self._time_base = stream.time_base

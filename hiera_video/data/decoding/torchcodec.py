@@ -34,7 +34,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .base import BackendUnavailableError, VideoDecodeError, VideoReader, check_indices, local_path, seek_unsafe
+from .base import (BackendUnavailableError, VideoDecodeError, VideoReader, check_indices, local_path,
+                   reject_still_image, seek_unsafe)
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class TorchCodecReader(VideoReader):
     def __init__(self, path: str, num_threads: int = 0):
         self.path = path
         self._local = local_path(path)
+        reject_still_image(path, self._local)
         self._decoder_cls = load_torchcodec(path)
         self._threads = num_threads
         self._dec = self._open()
