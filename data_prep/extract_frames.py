@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.prep.extract_frames import AVA_PRESET, FAILED_CSV, extract_tree
 from hiera_video.utils.parallel import summarize
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
         if getattr(args, key) is not None:
             preset[key] = getattr(args, key)
     try:
+        check_output_dir(args.out_root, "the output folder")
         results = extract_tree(args.input, args.out_root, quality=args.quality, workers=args.workers,
                                extensions=args.extensions, path_prefix=args.path_prefix, frame_list=args.frame_list,
                                labels_from_list=args.labels_from_list, **preset)

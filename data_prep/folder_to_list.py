@@ -16,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.folders import scan_class_folders, split_per_class, write_kinetics_lists  # noqa: E402
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -28,14 +29,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        check_output_dir(args.out_dir, "the output folder")
         classes = scan_class_folders(args.videos_root)
         splits = split_per_class(classes, tuple(args.split), seed=args.seed)
     except (InputError, FileNotFoundError, ValueError) as e:
         return report_input_error(e)
-    write_kinetics_lists(args.out_dir, splits, sorted(classes))
+    sep = write_kinetics_lists(args.out_dir, splits, sorted(classes))
     counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+    hint = " DATA.PATH_LABEL_SEPARATOR ','" if sep == "," else ""
     print(f"{len(classes)} classes, {sum(len(v) for v in classes.values())} videos -> {args.out_dir} ({counts}); "
-          f"set DATA.PATH_TO_DATA_DIR {args.out_dir} DATA.PATH_PREFIX {os.path.abspath(args.videos_root)}")
+          f"set DATA.PATH_TO_DATA_DIR {args.out_dir} DATA.PATH_PREFIX {os.path.abspath(args.videos_root)}{hint}")
+    if sep == ",":
+        print("paths contain spaces: the lists are comma-separated (path,label)")
     return 0
 
 

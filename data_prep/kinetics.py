@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.kinetics import DEFAULT_EXTENSIONS, prepare_kinetics  # noqa: E402
 from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -39,6 +40,7 @@ def main(argv=None) -> int:
                         help="processes scanning the top-level folders of ROOT (default: 0, this process)")
     args = parser.parse_args(argv)
     try:
+        check_output_dir(args.out, "the output folder")
         result = prepare_kinetics(args.annotations, args.videos, args.out, args.extensions, args.workers)
     except (InputError, FileNotFoundError, ValueError) as e:
         return report_input_error(e)

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.prep.resize import FAILED_CSV, resize_tree
 from hiera_video.utils.parallel import summarize
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--use-ffmpeg", action="store_true", help="encode with the ffmpeg binary (error if absent)")
     args = parser.parse_args(argv)
     try:
+        check_output_dir(args.out_root, "the output folder")
         results = resize_tree(args.in_root, args.out_root, short_side=args.short_side, gop=args.gop or None,
                               codec=args.codec, crf=args.crf, preset=args.preset, workers=args.workers,
                               extensions=args.extensions, keep_ext=args.keep_ext, use_ffmpeg=args.use_ffmpeg)

@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.prep.stats import prepared_lists_summary  # noqa: E402
 from hiera_video.prep.ssv2 import prepare_ssv2, prepare_ssv2_frames  # noqa: E402
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
         parser.error("--ext applies to --videos only")
     splits = {"train": args.train, "val": args.val}
     try:
+        check_output_dir(args.out, "the output folder")
         if args.frames is not None:
             result = prepare_ssv2_frames(args.labels, splits, args.frames, args.out)
         else:

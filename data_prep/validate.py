@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.data.decoding import BACKENDS  # noqa: E402
 from hiera_video.prep.validate import validate_list, write_reports  # noqa: E402
+from hiera_video.utils.atomic import check_output_dir  # noqa: E402
 from hiera_video.utils.cli import report_input_error  # noqa: E402
 from hiera_video.utils.errors import InputError  # noqa: E402
 
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clean", default=None, metavar="OUT_LIST", help="write the good lines to this list")
     args = parser.parse_args(argv)
     try:
+        if args.out:
+            check_output_dir(args.out, "--out")
         results = validate_list(args.list, args.prefix, args.separator, args.backend, args.workers)
     except (InputError, FileNotFoundError, ValueError) as e:
         return report_input_error(e)

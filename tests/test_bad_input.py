@@ -263,3 +263,102 @@ def test_resize_writes_no_output_for_a_truncated_video(tmp_path, make_video, tru
     assert (out / "whole.mp4").is_file() and not (out / "cut.mp4").exists()
     failed = open(out / FAILED_CSV).read()
     assert "cut.avi" in failed and "truncated: header 120 frames" in failed
+
+
+# -------------------------------------------------------------------------------------------- data_prep
+
+
+def _cli(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"dp_{name}", os.path.join(ROOT, "data_prep", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _script_error(capsys, main, args, *needles):
+    capsys.readouterr()
+    status = main(args)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert status == 2 and len(lines) == 1 and "Traceback" not in captured.err, captured.err[-2000:]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_output_paths_that_are_files_are_one_line_errors(tmp_path, data, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    lst = os.path.join(data, "train.csv")
+    cases = {
+        "kinetics": ["--annotations", str(tmp_path), "--videos", data, "--out", str(blocker)],
+        "ssv2": ["--labels", "l.json", "--train", "t.json", "--val", "v.json", "--videos", data, "--out", str(blocker)],
+        "folder_to_list": [os.path.join(data, "videos"), str(blocker / "sub")],
+        "resize_videos": [os.path.join(data, "videos"), str(blocker)],
+        "extract_frames": [lst, str(blocker), "--fps", "30"],
+        "validate": [lst, "--out", str(blocker)],
+    }
+    for name, args in cases.items():
+        _script_error(capsys, _cli(name), args, str(blocker), "a file is in the way")
+    one_line_error(capsys, argv(data, blocker), "OUTPUT_DIR", str(blocker), "a file is in the way")
+
+
+def test_kinetics_annotations_that_cannot_be_read_name_the_file(tmp_path, data, capsys):
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    empty = ann / "train.csv"
+    empty.write_text("")
+    out = tmp_path / "out"
+    _script_error(capsys, _cli("kinetics"), ["--annotations", str(empty), "--videos", data, "--out", str(out)],
+                  str(empty), "not a readable annotation CSV")
+    quoted = ann / "validate.csv"
+    quoted.write_text('label,youtube_id,time_start,time_end,split\n"abseiling,abc,0,10,validate\n')
+    _script_error(capsys, _cli("kinetics"), ["--annotations", str(quoted), "--videos", data, "--out", str(out)],
+                  str(quoted))
+
+
+def test_folder_to_list_with_spaces_and_small_classes(tmp_path, make_video, capsys):
+    from hiera_video.data.lists import read_video_list
+
+    root = tmp_path / "my videos"
+    for cls in ("a class", "b"):
+        for i in range(2):
+            make_video(root / cls / f"clip {i}.avi", num_frames=4, size=(16, 16))
+    main = _cli("folder_to_list")
+    _script_error(capsys, main, [str(root), str(tmp_path / "lists")], "leaves the val and test list empty")
+    assert main([str(root), str(tmp_path / "lists"), "--split", "0.5", "0", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "comma-separated" in printed and "DATA.PATH_LABEL_SEPARATOR ','" in printed
+    records = read_video_list(str(tmp_path / "lists" / "train.csv"), str(root), separator=",")
+    assert len(records) == 2 and all(os.path.isfile(r.path) for r in records)
+
+
+def test_extract_frames_rejects_malformed_lines_and_unlabelled_videos(tmp_path, make_video, capsys):
+    make_video(tmp_path / "v1.avi", num_frames=6, size=(16, 16))
+    make_video(tmp_path / "v2.avi", num_frames=6, size=(16, 16))
+    lst = tmp_path / "in.csv"
+    lst.write_text("v1.avi 0\nv2.avi 1 extra\n")
+    main = _cli("extract_frames")
+    _script_error(capsys, main, [str(lst), str(tmp_path / "frames"), "--fps", "30"], f"{lst}:2:", "too many fields")
+    lst.write_text("v1.avi 0\nv2.avi 1\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("v1.avi 0\n")
+    _script_error(capsys, main, [str(lst), str(tmp_path / "frames"), "--fps", "30", "--frame-list",
+                                 str(tmp_path / "fl.csv"), "--labels-from-list", str(labels)],
+                  str(labels), "gives no label to 1 of the 2 videos", "'v2'")
+
+
+def test_unreadable_lists_and_missing_cuda_are_one_line_errors(tmp_path, data, capsys):
+    lists = tmp_path / "lists"
+    (lists / "train.csv").mkdir(parents=True)  # a folder where the list should be
+    one_line_error(capsys, argv(data, tmp_path / "o", "DATA.PATH_TO_DATA_DIR", str(lists)),
+                   f"{lists / 'train.csv'}", "cannot read the list")
+    binary = tmp_path / "bin"
+    binary.mkdir()
+    (binary / "train.csv").write_bytes(bytes(range(128, 256)) * 4)
+    one_line_error(capsys, argv(data, tmp_path / "o", "DATA.PATH_TO_DATA_DIR", str(binary)), "train.csv")
+    import torch
+
+    if not torch.cuda.is_available():
+        one_line_error(capsys, argv(data, tmp_path / "o", "NUM_GPUS", "1"), "NUM_GPUS is 1", "CUDA is not available")

@@ -23,9 +23,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from hiera_video.utils.errors import ListError, ListNotFoundError
-
 from iopath.common.file_io import g_pathmgr
+
+from hiera_video.utils.errors import ListError, ListNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +124,16 @@ def iter_list_lines(list_path: str, separator: str = "", require_label: bool = T
     """
     if not g_pathmgr.exists(list_path):
         raise ListNotFoundError(f"video list not found: {list_path}")
-    with g_pathmgr.open(list_path, "r") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if lineno == 1:
-                line = line.lstrip(BOM)  # a UTF-8 byte-order mark (some editors write one) is not part of the path
-            if line.strip():
-                yield lineno, line, parse_list_line(line, separator, require_label)
+    try:
+        with g_pathmgr.open(list_path, "r") as f:
+            for lineno, raw in enumerate(f, start=1):
+                line = raw.rstrip("\r\n")
+                if lineno == 1:
+                    line = line.lstrip(BOM)  # a UTF-8 byte-order mark (some editors write one) is not part of the path
+                if line.strip():
+                    yield lineno, line, parse_list_line(line, separator, require_label)
+    except (OSError, UnicodeDecodeError) as e:  # a folder, no permission, binary content
+        raise ListError(f"{list_path}: cannot read the list ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
 
 def read_video_list(list_path: str, path_prefix: str = "", separator: str = "",

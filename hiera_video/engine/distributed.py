@@ -14,6 +14,8 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 
+from hiera_video.utils.errors import SetupError
+
 
 def launched_by_torchrun() -> bool:
     """True when ``torchrun`` (or another env:// launcher) set ``WORLD_SIZE``."""
@@ -28,10 +30,10 @@ def init_distributed(num_gpus: int, backend: str = "nccl") -> torch.device:
         backend: backend for GPU runs (``cfg.DIST_BACKEND``).
 
     Raises:
-        RuntimeError: ``num_gpus > 0`` but CUDA is not available.
+        SetupError: ``num_gpus > 0`` but CUDA is not available.
     """
     if num_gpus > 0 and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise SetupError(
             f"NUM_GPUS is {num_gpus} but CUDA is not available; run with 'NUM_GPUS 0' for the CPU"
         )
     if num_gpus > 0:

@@ -42,6 +42,7 @@ from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.train_loop import train_epoch
 from hiera_video.models import CheckpointMismatchError, load_pretrained, read_weights
+from hiera_video.utils.atomic import ensure_dir
 from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger("hiera_video")
@@ -407,7 +408,7 @@ def run(cfg: CfgNode) -> Dict:
     device = du.init_distributed(cfg.NUM_GPUS, cfg.DIST_BACKEND)
     try:
         if du.is_main_process():
-            g_pathmgr.mkdirs(cfg.OUTPUT_DIR)
+            ensure_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
             with g_pathmgr.open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
                 f.write(cfg.dump())
         setup_logging(cfg.OUTPUT_DIR)

@@ -38,9 +38,11 @@ from collections.abc import Sequence
 from fractions import Fraction
 from functools import partial
 
+from hiera_video.data.lists import ListFormatError
 from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.prep.resize import find_videos, write_failed_csv
 from hiera_video.utils.atomic import atomic_write_text
+from hiera_video.utils.errors import ListError
 from hiera_video.utils.parallel import FAILED, SKIPPED, ItemResult, run_parallel
 
 __all__ = [
@@ -219,11 +221,14 @@ def extract_video(path: str, out_root: str, video_id: str, fps=30, start_sec: fl
 def _read_list(list_path: str, path_prefix: str | None) -> list[tuple[str, str | None]]:
     prefix = os.path.dirname(os.path.abspath(list_path)) if path_prefix is None else path_prefix
     rows = []
-    with open(list_path) as f:
+    with open(list_path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             fields = _SPLIT.split(line.strip())
+            if len(fields) > 2:
+                raise ListFormatError(list_path, n, f"too many fields ({len(fields)}, expected 'path [label]')",
+                                      line.rstrip("\r\n"))
             path = fields[0] if os.path.isabs(fields[0]) else os.path.join(prefix, fields[0])
             rows.append((path, fields[1] if len(fields) > 1 else None))
     return rows
@@ -298,6 +303,11 @@ def extract_tree(in_root_or_list: str, out_root: str, fps=30, start_sec: float =
     expected_count(1, 1, fps, start_sec, end_sec)  # validate before starting workers
     items = list_inputs(in_root_or_list, extensions, path_prefix)
     labels = _labels_by_id(labels_from_list) if labels_from_list else None
+    if labels is not None:
+        unlabelled = [vid for vid, _ in items if not labels.get(vid)]
+        if unlabelled:
+            raise ListError(f"{labels_from_list}: gives no label to {len(unlabelled)} of the {len(items)} videos "
+                            f"(e.g. {unlabelled[0]!r}); the frame list would have empty labels")
     fn = partial(_extract_item, out_root=out_root, fps=fps, start_sec=start_sec, end_sec=end_sec, quality=quality)
     results = run_parallel(fn, items, num_workers=workers, desc="frames", disable_bar=disable_bar)
     for r in results:

@@ -14,6 +14,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.utils.errors import ListError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
 __all__ = ["VIDEO_EXTENSIONS", "scan_class_folders", "split_per_class", "write_kinetics_lists"]
@@ -53,6 +55,7 @@ def split_per_class(
     Raises:
         ValueError: a fraction is negative, or the three add up to neither 1 nor
             contain a 1.0 share-everything split.
+        ListError: a split with a positive fraction would get no video.
     """
     if any(f < 0 for f in fractions):
         raise ValueError(f"split fractions must be >= 0, got {fractions}")
@@ -72,14 +75,27 @@ def split_per_class(
         out["val"].extend((v, label) for v in videos[:n_val])
         out["test"].extend((v, label) for v in videos[n_val:n_val + n_test])
         out["train"].extend((v, label) for v in videos[n_val + n_test:])
+    empty = [name for name, f in zip(out, fractions) if f > 0 and not out[name]]
+    if empty:
+        raise ListError(f"--split {' '.join(f'{f:g}' for f in fractions)} leaves the {' and '.join(empty)} list empty "
+                        f"({sum(len(v) for v in classes.values())} videos in {len(classes)} classes): give it a larger "
+                        f"fraction, 0 to skip it, or more videos")
     return out
 
 
-def write_kinetics_lists(out_dir: str, splits: Dict[str, List[Tuple[str, int]]], class_names: List[str]) -> None:
-    """Write ``{out_dir}/{split}.csv`` (``path label``) and ``classes.json`` (``{name: label}``)."""
+def list_separator(splits: Dict[str, List[Tuple[str, int]]]) -> str:
+    """``" "``, or ``","`` when a path holds whitespace (a space-separated list could not be read back)."""
+    return "," if any(any(c.isspace() for c in path) for rows in splits.values() for path, _ in rows) else " "
+
+
+def write_kinetics_lists(out_dir: str, splits: Dict[str, List[Tuple[str, int]]], class_names: List[str]) -> str:
+    """Write ``{out_dir}/{split}.csv`` (``path label``, or ``path,label`` when a path has a space: see
+    :func:`list_separator`) and ``classes.json`` (``{name: label}``). Returns the separator used."""
     g_pathmgr.mkdirs(out_dir)
+    sep = list_separator(splits)
     for split, rows in splits.items():
         with g_pathmgr.open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
-            f.writelines(f"{path} {label}\n" for path, label in rows)
+            f.writelines(f"{path}{sep}{label}\n" for path, label in rows)
     with g_pathmgr.open(os.path.join(out_dir, "classes.json"), "w") as f:
         json.dump({name: i for i, name in enumerate(class_names)}, f, indent=1)
+    return sep

@@ -39,6 +39,7 @@ from iopath.common.file_io import g_pathmgr
 from hiera_video.prep.stats import PrepStats
 from hiera_video.utils.atomic import atomic_write_text
 from hiera_video.utils.parallel import run_parallel
+from hiera_video.utils.errors import ListError
 
 __all__ = [
     "DEFAULT_EXTENSIONS", "SPLITS", "SplitStats", "PrepResult", "clip_stem", "read_annotations",
@@ -107,8 +108,11 @@ def _annotation_files(sources: Sequence[str]) -> List[str]:
 
 
 def _read_one(path: str) -> pd.DataFrame:
-    with g_pathmgr.open(path, "r") as f:
-        df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
+    try:
+        with g_pathmgr.open(path, "r") as f:
+            df = pd.read_csv(f, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ListError(f"{path}: not a readable annotation CSV ({' '.join(str(e).split())})") from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     lacking = [c for c in _REQUIRED if c not in df.columns]
     if lacking:

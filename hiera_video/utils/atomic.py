@@ -6,6 +6,8 @@ import os
 import tempfile
 from typing import BinaryIO, Callable
 
+from .errors import SetupError
+
 
 def new_file_mode() -> int:
     """Mode a plain ``open(path, "wb")`` gives a new file now: 0666 minus the process umask
@@ -17,6 +19,44 @@ def new_file_mode() -> int:
         mask = os.umask(0)  # elsewhere reading it means setting it; put it straight back
         os.umask(mask)
     return 0o666 & ~mask
+
+
+def ensure_dir(path: str, role: str = "output folder") -> str:
+    """Create ``path`` (and parents) if missing and return it.
+
+    Raises:
+        SetupError: ``path`` (or a parent) is a file, or the folder cannot be created or written (the message names
+            ``role`` and the path).
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SetupError(f"{role} {path}: a file is in the way (expected a folder)") from None
+    except OSError as e:
+        raise SetupError(f"{role} {path}: cannot create it ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SetupError(f"{role} {path}: not writable")
+    return path
+
+
+def check_output_dir(path: str, role: str = "output folder") -> str:
+    """Check, before any work, that ``path`` can be (or is) a writable folder, without creating it.
+
+    Raises:
+        SetupError: ``path`` or one of its parents is a file, or the nearest existing folder is not writable.
+    """
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if os.path.exists(current) and not os.path.isdir(current):
+        where = "" if current == os.path.abspath(path) else f" ({current})"
+        raise SetupError(f"{role} {path}: a file is in the way{where}; expected a folder")
+    if not os.access(current, os.W_OK | os.X_OK):
+        raise SetupError(f"{role} {path}: {current} is not writable")
+    return path
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
