@@ -362,3 +362,13 @@ def test_unreadable_lists_and_missing_cuda_are_one_line_errors(tmp_path, data, c
 
     if not torch.cuda.is_available():
         one_line_error(capsys, argv(data, tmp_path / "o", "NUM_GPUS", "1"), "NUM_GPUS is 1", "CUDA is not available")
+
+
+def test_a_read_only_output_dir_is_one_line(tmp_path, data, capsys, monkeypatch):
+    import hiera_video.utils.atomic as atomic
+
+    out = tmp_path / "read_only"
+    out.mkdir()
+    real = atomic.os.access
+    monkeypatch.setattr(atomic.os, "access", lambda p, mode: False if str(p) == str(out) else real(p, mode))
+    one_line_error(capsys, argv(data, out), "OUTPUT_DIR", str(out), "not writable")
