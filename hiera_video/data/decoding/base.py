@@ -23,7 +23,7 @@ from hiera_video.utils.errors import DataError, SetupError
 
 __all__ = ["BACKENDS", "VideoDecodeError", "BackendUnavailableError", "VideoReader", "DecodedClips", "IndicesFn",
            "check_indices", "local_path", "seek_unsafe", "short_error", "SEEK_UNSAFE_CODECS", "truncation",
-           "still_image_format", "reject_still_image", "container_frame_count", "PARTIAL_TOLERANCE"]
+           "still_image_format", "container_frame_count", "PARTIAL_TOLERANCE"]
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 
@@ -109,13 +109,23 @@ SEEK_UNSAFE_CODECS = ("mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "msmpeg4",
 _DECORD_CHUNK = 16
 
 
-def seek_unsafe(local: str, codecs: Sequence[str] = SEEK_UNSAFE_CODECS) -> bool:
-    """B-frames in an AVI, or in a stream of one of ``codecs`` (torchcodec passes none: its seeks
-    are only wrong in AVI). False when PyAV cannot tell: the backend then reports the error."""
+def seek_unsafe(path: str, local: str, codecs: Sequence[str] = SEEK_UNSAFE_CODECS) -> bool:
+    """One PyAV probe of ``local`` for the decord and torchcodec readers: B-frames in an AVI, or in a stream of one
+    of ``codecs`` (torchcodec passes none: its seeks are only wrong in AVI). False when PyAV cannot tell: the backend
+    then reports the error.
+
+    Raises:
+        VideoDecodeError: FFmpeg reads the file as a single image (a PNG / JPEG named ``.mp4``): not a video.
+    """
     try:
         with av.open(local, metadata_errors="ignore") as container:
+            name = container.format.name
+            if still_image_format(name):
+                raise VideoDecodeError(path, f"a still image ({name}), not a video")
             ctx = container.streams.video[0].codec_context
-            return bool(ctx.has_b_frames) and ("avi" in container.format.name or ctx.name in codecs)
+            return bool(ctx.has_b_frames) and ("avi" in name or ctx.name in codecs)
+    except VideoDecodeError:
+        raise
     except Exception:
         return False
 
@@ -144,18 +154,6 @@ class DecodedClips:
 #: frame or two off).
 PARTIAL_TOLERANCE = 0.05
 PARTIAL_MIN_FRAMES = 2
-
-
-def reject_still_image(path: str, local: str) -> None:
-    """Raise ``VideoDecodeError`` when FFmpeg reads ``local`` as a single image (a PNG / JPEG named ``.mp4``); a
-    file FFmpeg cannot open at all is left to the backend to report."""
-    try:
-        with av.open(local, metadata_errors="ignore") as container:
-            name = container.format.name
-    except Exception:
-        return
-    if still_image_format(name):
-        raise VideoDecodeError(path, f"a still image ({name}), not a video")
 
 
 def container_frame_count(local: str) -> int:

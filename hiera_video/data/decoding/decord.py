@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .base import VideoDecodeError, VideoReader, check_indices, local_path, reject_still_image, seek_unsafe, short_error
+from .base import VideoDecodeError, VideoReader, check_indices, local_path, seek_unsafe, short_error
 
 _DECORD_CHUNK = 16
 
@@ -26,7 +26,7 @@ class DecordReader(VideoReader):
         self.path = path
         self._local = local_path(path)
         self._threads = num_threads
-        reject_still_image(path, self._local)
+        self.sequential = seek_unsafe(path, self._local)  # raises for a still image
         try:
             import decord
         except ImportError as e:
@@ -43,7 +43,6 @@ class DecordReader(VideoReader):
         if not (self.fps > 0 and math.isfinite(self.fps)):
             raise VideoDecodeError(path, "unknown frame rate")
         self.num_frames = self.decoded_num_frames = n
-        self.sequential = seek_unsafe(self._local)
 
     def _open(self):
         try:

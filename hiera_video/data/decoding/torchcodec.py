@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import (BackendUnavailableError, VideoDecodeError, VideoReader, check_indices, local_path,
-                   reject_still_image, seek_unsafe)
+                   seek_unsafe)
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class TorchCodecReader(VideoReader):
     def __init__(self, path: str, num_threads: int = 0):
         self.path = path
         self._local = local_path(path)
-        reject_still_image(path, self._local)
+        self.sequential = seek_unsafe(path, self._local, codecs=())  # raises for a still image
         self._decoder_cls = load_torchcodec(path)
         self._threads = num_threads
         self._dec = self._open()
@@ -100,7 +100,6 @@ class TorchCodecReader(VideoReader):
         self.num_frames = int(meta.num_frames_from_header or n)
         self.decoded_num_frames = n
         self._end_checked = False  # whether frame decoded_num_frames - 1 is known to decode
-        self.sequential = seek_unsafe(self._local, codecs=())
 
     def _open(self):
         try:
