@@ -197,7 +197,7 @@ def test_kinetics_official_download_to_multiview_test(tmp_path, make_video, trun
     out = tmp_path / "run"
     argv = _small_run("k400", out, lists, videos, 3, 6, "DATA.PATH_LABEL_SEPARATOR", ",")
     assert run_net.main(argv) == 0
-    assert f"on 3 videos x 6 views; report: {out / 'test' / 'report.json'}" in capsys.readouterr().out
+    assert f"on 3 videos x 6 views (1 failed); report: {out / 'test' / 'report.json'}" in capsys.readouterr().out
     report = _check_run(out, 1, ["3caPS4FHFF8_000036_000046.mp4"], 3, ["M5n6O7p8Q9r_000004_000014.mp4"])
     assert report["split"] == "test"
     assert report["failed"][0]["path"] == str(videos / "zumba" / "M5n6O7p8Q9r_000004_000014.mp4")

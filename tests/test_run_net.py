@@ -214,15 +214,16 @@ def test_k400_hiera_l_config_on_real_footage(tmp_path):
 def test_validation_is_off_for_a_header_only_frame_list(tmp_path):
     """A frame list with only its header lists no video: no validation (not a crash)."""
     from hiera_video.config import get_cfg
-    from hiera_video.engine.runner import _validation_cfg
+    from hiera_video.engine.tasks import build_task
 
     cfg = get_cfg()
     cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
     cfg.DATA.INPUT_FORMAT = "frames"
+    task = build_task(cfg)
     (tmp_path / "val.csv").write_text("original_vido_id video_id frame_id path labels\n")
-    assert _validation_cfg(cfg) is None
+    assert task.validation_cfg() is None
     (tmp_path / "val.csv").write_text("original_vido_id video_id frame_id path labels\nv 0 0 v/v_000001.jpg 2\n")
-    val = _validation_cfg(cfg)
+    val = task.validation_cfg()
     assert val.TEST.SPLIT == "val" and val.TEST.NUM_ENSEMBLE_VIEWS == val.TEST.NUM_SPATIAL_CROPS == 1
 
 

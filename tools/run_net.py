@@ -48,9 +48,8 @@ def _run(args) -> int:
     result = run(cfg)
     report = result["test_report"]
     is_main = int(os.environ.get("RANK", "0")) == 0  # torchrun: one summary line, from rank 0
-    if is_main and report is not None and report.get("top1") is not None:
-        print(f"top-1 {report['top1']:.2f}% (top-5 {report['top5']:.2f}%) on {report['num_videos']} videos "
-              f"x {report['num_views']} views; report: {report['report_path']}")
+    if is_main and report is not None:
+        print(f"{report['summary']}; report: {report['report_path']}")
     return 0
 
 

@@ -24,7 +24,8 @@ _C.LOG_PERIOD = 10
 _C.TENSORBOARD = True
 # Distributed backend for torch.distributed ("nccl" on GPUs, "gloo" on CPU).
 _C.DIST_BACKEND = "nccl"
-# What the run optimises and predicts: a registered task (hiera_video.engine.tasks: "classification", "mae").
+# What the run optimises and predicts: a registered task (hiera_video.engine.tasks: "classification", "mae",
+# "detection").
 _C.TASK = "classification"
 
 # ---------------------------------------------------------------------------- train
@@ -203,6 +204,55 @@ _C.MASK.DECODER_NUM_HEADS = 16
 _C.MASK.NORM_PIX_LOSS = True
 # Epochs between reconstruction PNGs (input, masked input, reconstruction).
 _C.MASK.VIS_PERIOD = 1
+
+# ---------------------------------------------------------------------------- AVA (action detection)
+# AVA v2.2 in PySlowFast's layout and key names (TRAIN.DATASET / TEST.DATASET "ava", TASK "detection"). Files:
+# frames {FRAME_DIR}/{video_id}/{video_id}_{%06d}.jpg (numbered from 1, DATA.FRAME_FPS frames/s from second
+# FRAME_START_SEC); frame lists {FRAME_LIST_DIR}/{TRAIN,TEST}_LISTS (header "original_vido_id video_id frame_id path
+# labels", paths relative to FRAME_DIR); everything else in ANNOTATION_DIR.
+_C.AVA = CfgNode()
+_C.AVA.FRAME_DIR = ""
+_C.AVA.FRAME_LIST_DIR = ""
+_C.AVA.ANNOTATION_DIR = ""
+_C.AVA.TRAIN_LISTS = ["train.csv"]
+_C.AVA.TEST_LISTS = ["val.csv"]
+# Ground-truth boxes for training (video_id,timestamp,x1,y1,x2,y2,action_id,person_id; normalised boxes).
+_C.AVA.TRAIN_GT_BOX_LISTS = ["ava_train_v2.2.csv"]
+# Detected person boxes added to the training boxes (PySlowFast CSVs, score in column 8), labelled with the actions
+# of the ground-truth box they overlap at IoU >= AVA.TRAIN_PREDICT_BOX_IOU (else no action); [] = GT boxes only.
+_C.AVA.TRAIN_PREDICT_BOX_LISTS = []
+_C.AVA.TRAIN_PREDICT_BOX_IOU = 0.9
+# Person proposals scored at test (and validation), kept at score >= DETECTION_SCORE_THRESH.
+_C.AVA.TEST_PREDICT_BOX_LISTS = ["ava_val_predicted_boxes.csv"]
+_C.AVA.DETECTION_SCORE_THRESH = 0.9
+_C.AVA.EXCLUSION_FILE = "ava_val_excluded_timestamps_v2.2.csv"
+_C.AVA.LABEL_MAP_FILE = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+# Ground truth of the test list, scored by frame-mAP@0.5.
+_C.AVA.GROUNDTRUTH_FILE = "ava_val_v2.2.csv"
+# Validation during training scores PySlowFast's subset of the val keyframes (second % 4 == 0); True scores all.
+_C.AVA.FULL_TEST_ON_VAL = False
+# The second shown by frame 0 of every movie: 900 for AVA (frames extracted from 15:00); the keyframe of second s
+# is frame (s - FRAME_START_SEC) * DATA.FRAME_FPS. Own videos prepared by data_prep/ava.py use 0.
+_C.AVA.FRAME_START_SEC = 900
+# Keep only keyframes of these seconds (inclusive) in training, as PySlowFast does for AVA (902-1798); [] keeps all.
+_C.AVA.TRAIN_KEYFRAME_RANGE = [902, 1798]
+# The frame-mAP's cap on detection rows per keyframe (0: none, as PySlowFast computes the published numbers).
+_C.AVA.MAX_DETECTIONS_PER_FRAME = 0
+
+# ---------------------------------------------------------------------------- detection head
+_C.DETECTION = CfgNode()
+# Set by TASK detection (kept for PySlowFast configs; the task is what turns the detector on).
+_C.DETECTION.ENABLE = False
+# torchvision.ops.roi_align's `aligned` (half-pixel offset, detectron2's default).
+_C.DETECTION.ALIGNED = True
+# Stride (pixels) of the feature map the boxes are pooled from: 16 (Hiera's third stage, or the last stage with its
+# q-pool skipped) or 32 (the last stage).
+_C.DETECTION.SPATIAL_SCALE_FACTOR = 16
+# ROIAlign output side (cells), then max-pooled.
+_C.DETECTION.ROI_XFORM_RESOLUTION = 7
+# Model input [H, W] (pixels, multiples of 32): Hiera's position embeddings fix it at build; frames are resized to
+# fit inside it keeping their aspect ratio and padded (test), or scale-jittered and cropped to it (train).
+_C.DETECTION.INPUT_SIZE = [224, 384]
 
 # ---------------------------------------------------------------------------- solver
 _C.SOLVER = CfgNode()

@@ -11,7 +11,9 @@ Public API (see each module's docstring):
 - :mod:`.transforms`: ``train_transform``, ``test_views`` (+ ``resize_short_side``, ``spatial_crops``,
   ``normalize_clip``).
 - :mod:`.build`: ``register_dataset``, ``build_dataset``; :mod:`.kinetics`: ``Kinetics``, ``collate_train``;
-  :mod:`.ssv2`: ``SSv2``.
+  :mod:`.ssv2`: ``SSv2``;
+  :mod:`.ava`: ``Ava`` (AVA action detection: annotation readers, keyframes, box-aware transforms),
+  ``collate_detection``.
 - :mod:`.bad_videos`: ``check_bad_fraction``, ``TooManyBadVideosError`` (the bad-video policy).
 
 Offline preparation (lists from annotations, validation, resizing, frame extraction, synthetic data) lives in
@@ -26,6 +28,7 @@ from .kinetics import Kinetics, collate_train
 from .lists import ListFormatError, VideoRecord, read_video_list
 from .sampling import clip_indices, clip_span, random_clip_start, test_clip_indices, test_clip_start, train_clip_indices
 from .ssv2 import SSv2
+from .ava import Ava, collate_detection
 from .transforms import test_views, train_transform
 
 __all__ = [
@@ -54,6 +57,8 @@ __all__ = [
     "build_dataset",
     "Kinetics",
     "SSv2",
+    "Ava",
+    "collate_detection",
     "collate_train",
     "TooManyBadVideosError",
     "check_bad_fraction",

@@ -23,7 +23,6 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 from iopath.common.file_io import g_pathmgr
 
-from hiera_video.config import single_view_cfg
 from hiera_video.data.bad_videos import BadVideosInARowError, check_bad_fraction
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
@@ -37,7 +36,7 @@ from hiera_video.engine.checkpoint import (
     restore_checkpoint_state,
     save_checkpoint,
 )
-from hiera_video.engine.multiview_eval import ModelUnderTest, run_multiview_tests
+from hiera_video.engine.multiview_eval import ModelUnderTest
 from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.train_loop import train_epoch
@@ -77,9 +76,7 @@ def append_stats(cfg: CfgNode, record: Dict) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
-    from hiera_video.data import collate_train
-
+def _train_loader(cfg: CfgNode, dataset, epoch_seed: int, collate):
     world = du.get_world_size()
     if cfg.TRAIN.BATCH_SIZE % world:
         raise ConfigError(f"TRAIN.BATCH_SIZE ({cfg.TRAIN.BATCH_SIZE}) must be divisible by the {world} processes")
@@ -96,26 +93,10 @@ def _train_loader(cfg: CfgNode, dataset, epoch_seed: int):
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and cfg.NUM_GPUS > 0,
         drop_last=len(dataset) >= cfg.TRAIN.BATCH_SIZE,
-        collate_fn=collate_train,
+        collate_fn=collate,
         persistent_workers=False,
     )
     return loader, sampler
-
-
-def _validation_cfg(cfg: CfgNode) -> Optional[CfgNode]:
-    """``single_view_cfg(cfg)`` (centre clip, centre crop of ``val.csv``); None if there is no val list or it lists
-    no video."""
-    path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")
-    if not g_pathmgr.exists(path):
-        return None
-    with g_pathmgr.open(path) as f:
-        lines = [line for line in f if line.strip()]
-    if lines and cfg.DATA.INPUT_FORMAT == "frames" and lines[0].split()[0].startswith("original_vid"):
-        lines = lines[1:]  # a frame list's header line
-    if not lines:
-        logger.info("%s lists no video: no validation during training", path)
-        return None
-    return single_view_cfg(cfg, "val")
 
 
 def train(cfg: CfgNode, task, device: torch.device, dataset=None):
@@ -131,7 +112,7 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     use_scaler = device.type == "cuda" and cfg.TRAIN.MIXED_PRECISION and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
-    start_epoch, best_top1 = 0, None
+    start_epoch, best_score = 0, None  # the best validation task.metric (kept under "best_top1" in checkpoints)
     resume, state = None, None
     if du.is_main_process():
         remove_stale_temp_files(cfg.OUTPUT_DIR)
@@ -143,7 +124,7 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     ema = build_ema(model, cfg)
     if resume:
         start_epoch = restore_checkpoint_state(state, model, optimizer, scaler, ema=ema)
-        best_top1 = state.get("best_top1")
+        best_score = state.get("best_top1")
         logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
 
     model.set_grad_checkpointing(bool(cfg.MODEL.ACT_CHECKPOINT))
@@ -159,11 +140,11 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     has_test = task.has_test  # a task without labels (MAE pretraining) is never validated
     if cfg.TRAIN.EVAL_PERIOD > 0 and not has_test:
         logger.info("TASK %s has no validation: TRAIN.EVAL_PERIOD %d ignored", cfg.TASK, cfg.TRAIN.EVAL_PERIOD)
-    val_cfg = _validation_cfg(cfg) if cfg.TRAIN.EVAL_PERIOD > 0 and has_test else None
+    val_cfg = task.validation_cfg() if cfg.TRAIN.EVAL_PERIOD > 0 and has_test else None
     val_set = task.test_dataset(val_cfg) if val_cfg is not None else None
     bad_seen: Dict[str, str] = {}
     writer = _tensorboard_writer(cfg)
-    run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_top1, checkpoint_meta(cfg))
+    run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_score, checkpoint_meta(cfg))
     try:
         _train_epochs(cfg, task, run, dataset, val_cfg, val_set, start_epoch, device, bad_seen)
     finally:
@@ -189,12 +170,12 @@ def build_ema(model: nn.Module, cfg: CfgNode):
 
 
 class _TrainState:
-    """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, EMA, writer, best top-1 and
-    the checkpoints' ``meta``."""
+    """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, EMA, writer, the best validation
+    ``task.metric`` and the checkpoints' ``meta``."""
 
-    def __init__(self, model, train_model, optimizer, scaler, ema, writer, best_top1, meta):
+    def __init__(self, model, train_model, optimizer, scaler, ema, writer, best_score, meta):
         self.model, self.train_model, self.optimizer, self.scaler = model, train_model, optimizer, scaler
-        self.ema, self.writer, self.best_top1, self.meta = ema, writer, best_top1, meta
+        self.ema, self.writer, self.best_score, self.meta = ema, writer, best_score, meta
 
 
 def checkpoint_meta(cfg: CfgNode) -> Dict:
@@ -219,20 +200,21 @@ def _tensorboard_writer(cfg: CfgNode):
 
 
 def _validate(cfg, task, run: _TrainState, val_cfg, val_set, device, epoch: int) -> Optional[float]:
-    """Single-view validation of the raw weights (and the EMA's, on the same decoded clips); returns the
-    raw top-1."""
+    """Validation of the raw weights (and the EMA's, on the same decoded clips) with ``task.evaluate`` on the
+    single-view ``val_cfg``; returns the raw weights' ``task.metric`` (top-1 or frame-mAP)."""
     targets = {"val": ModelUnderTest(run.model)}
     if run.ema is not None:
         targets["val_ema"] = ModelUnderTest(run.ema.module)
-    reports = run_multiview_tests(val_cfg, targets, task, val_set, device, desc="val")
+    reports = task.evaluate(val_cfg, targets, val_set, device, desc="val")
     for split, report in reports.items():
-        append_stats(cfg, {"split": split, "epoch": epoch + 1, "top1": report["top1"], "top5": report["top5"],
-                           "num_videos": report["num_videos"], "failed": len(report["failed"])})
-        logger.info("epoch %d %s (1 view): top-1 %s%%", epoch + 1, split, report["top1"])
-        if run.writer is not None and report["top1"] is not None:
-            run.writer.add_scalar(f"{split}/top1", report["top1"], epoch + 1)
-            run.writer.add_scalar(f"{split}/top5", report["top5"], epoch + 1)
-    return reports["val"]["top1"]
+        numbers = task.report_stats(report)
+        append_stats(cfg, {"split": split, "epoch": epoch + 1, **numbers})
+        logger.info("epoch %d %s (1 view): %s", epoch + 1, split, task.summary(report))
+        if run.writer is not None:
+            for key, value in numbers.items():
+                if isinstance(value, (int, float)) and value is not None:
+                    run.writer.add_scalar(f"{split}/{key}", value, epoch + 1)
+    return reports["val"][task.metric]
 
 
 def _write_bad_videos(cfg: CfgNode, bad_seen: Dict[str, str], partial_seen: Dict[str, str]) -> None:
@@ -251,7 +233,7 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
     model, optimizer, scaler, writer = run.model, run.optimizer, run.scaler, run.writer
     partial_seen: Dict[str, str] = {}
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
-        loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch)
+        loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch, task.collate_train)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         try:
@@ -286,14 +268,14 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
         last = epoch + 1 == cfg.SOLVER.MAX_EPOCH
         improved = False
         if val_set is not None and ((epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or last):
-            top1 = _validate(cfg, task, run, val_cfg, val_set, device, epoch)
-            improved = top1 is not None and (run.best_top1 is None or top1 > run.best_top1)
+            score = _validate(cfg, task, run, val_cfg, val_set, device, epoch)
+            improved = score is not None and (run.best_score is None or score > run.best_score)
             if improved:
-                run.best_top1 = top1
+                run.best_score = score
         periodic = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last
         if periodic or improved:
             if du.is_main_process():
-                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_top1,
+                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_score,
                                               run.meta)
                 if periodic:
                     path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
@@ -301,7 +283,7 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
                     logger.info("wrote %s", path)
                 if improved:
                     save_checkpoint(best_checkpoint_path(cfg.OUTPUT_DIR), state)
-                    logger.info("best validation top-1 so far (%.2f%%): wrote %s", run.best_top1,
+                    logger.info("best validation %s so far (%.2f%%): wrote %s", task.metric, run.best_score,
                                 best_checkpoint_path(cfg.OUTPUT_DIR))
                 for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
                     logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
@@ -330,8 +312,10 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
          dataset=None) -> Dict:
     """Multi-view test; weights from ``TEST.CHECKPOINT_FILE_PATH``, else ``model``, else the newest checkpoint.
 
-    With ``ema`` (the run's ``AveragedModel``) its weights are tested the same way into
-    ``OUTPUT_DIR/test_ema/``; the returned report then also has ``ema_top1`` and ``ema_report_path``.
+    The test is ``task.evaluate`` (multi-view classification, or AVA frame-mAP for ``TASK detection``). With ``ema``
+    (the run's ``AveragedModel``) its weights are tested the same way into ``OUTPUT_DIR/test_ema/``; the returned
+    report then also has ``ema_{task.metric}`` (``ema_top1`` / ``ema_mAP``) and ``ema_report_path``. ``summary``: the
+    task's one-line description of the report.
     ``dataset``: the test split, when the caller built it already (``run`` does, before training).
 
     Raises:
@@ -377,30 +361,17 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
     class_names = read_class_names(cfg)
     if class_names is None and recorded_names and len(recorded_names) == cfg.MODEL.NUM_CLASSES:
         class_names = list(recorded_names)
-    reports = run_multiview_tests(cfg, targets, task, dataset, device, class_names=class_names)
+    reports = task.evaluate(cfg, targets, dataset, device, desc="test", class_names=class_names)
     report = reports["test"]
     report["report_path"] = os.path.join(targets["test"].out_dir, "report.json")
-    logger.info(
-        "test: top-1 %s%%, top-5 %s%% over %d videos x %d views (%d failed); report: %s",
-        report["top1"], report["top5"], report["num_videos"], report["num_views"], len(report["failed"]),
-        report["report_path"],
-    )
+    report["summary"] = task.summary(report)
+    logger.info("test: %s; report: %s", report["summary"], report["report_path"])
     if ema is not None:
-        report["ema_top1"] = reports["test_ema"]["top1"]
+        report[f"ema_{task.metric}"] = reports["test_ema"][task.metric]
         report["ema_report_path"] = os.path.join(targets["test_ema"].out_dir, "report.json")
-        logger.info("test (EMA weights): top-1 %s%%; report: %s", report["ema_top1"], report["ema_report_path"])
+        logger.info("test (EMA weights): %s; report: %s", task.summary(reports["test_ema"]),
+                    report["ema_report_path"])
     return report
-
-
-def make_synthetic_if_missing(cfg: CfgNode) -> None:
-    """Write the synthetic motion dataset to ``DATA.PATH_TO_DATA_DIR`` unless its lists exist."""
-    from hiera_video.prep.synthetic import make_motion_dataset
-
-    root = cfg.DATA.PATH_TO_DATA_DIR
-    n_train, n_val, n_test = cfg.DATA.SYNTHETIC_VIDEOS_PER_CLASS
-    info = make_motion_dataset(root, num_train_per_class=n_train, num_val_per_class=n_val,
-                               num_test_per_class=n_test, seed=cfg.RNG_SEED)
-    logger.info("synthetic motion dataset ready in %s: %s", root, info)
 
 
 def run(cfg: CfgNode) -> Dict:
@@ -412,11 +383,12 @@ def run(cfg: CfgNode) -> Dict:
             with g_pathmgr.open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
                 f.write(cfg.dump())
         setup_logging(cfg.OUTPUT_DIR)
+        task = build_task(cfg)
         if cfg.DATA.MAKE_SYNTHETIC and du.is_main_process():
-            make_synthetic_if_missing(cfg)
+            info = task.prepare_data()
+            logger.info("synthetic dataset ready: %s", info)
         du.barrier()
         seed_everything(cfg.RNG_SEED + du.get_rank())
-        task = build_task(cfg)
         # both lists are read at start: an empty or malformed test list stops the run before training, not after
         train_set = task.train_dataset() if cfg.TRAIN.ENABLE else None
         test_set = task.test_dataset() if cfg.TEST.ENABLE else None

@@ -12,6 +12,8 @@ Public API (timm's names)::
     read_weights(source) / read_checkpoint(source): the one reader of every weights format (weights.py)
     load_pretrained(model, source) -> {"reset": [...], "interpolated": [...], "dropped": [...]}
     save_pretrained(model, folder): config.json + model.safetensors (the official from_pretrained reads it)
+    create_detector(name, *, num_classes, input_size, feature_stride=16) -> HieraDetector   # AVA: detector.py
+    detector(clips (B, 3, T, H, W), boxes (K, 5) [batch_index, x1, y1, x2, y2] pixels) -> logits (K, num_classes)
 """
 
 from .blocks import Head, HieraBlock, MaskUnitAttention, PatchEmbed
@@ -21,11 +23,16 @@ from .layout import Reroll, Unroll, undo_windowing
 from .mae import MaskedAutoencoderHiera
 from .pretrained import PRETRAINED_TAGS, pretrained_cfg
 from .factory import create_model
+from .detector import HieraDetector, ROIActionHead, create_detector, roi_boxes
 from .registry import OFFICIAL_CHECKPOINTS, OFFICIAL_MAE_CHECKPOINTS, list_models, model_config
 from .weights import CheckpointError, Weights, read_checkpoint, read_state_dict, read_weights, save_pretrained
 
 __all__ = [
     "create_model",
+    "create_detector",
+    "HieraDetector",
+    "ROIActionHead",
+    "roi_boxes",
     "list_models",
     "model_config",
     "pretrained_cfg",

@@ -93,7 +93,8 @@ def _target_grid(key: str, model: nn.Module) -> List[int]:
 
 def load_pretrained(model: nn.Module, source: Union[Source, Weights]) -> Dict[str, List[str]]:
     """Load ``source`` into ``model`` (a ``Hiera`` or ``MaskedAutoencoderHiera``), adapting head, position
-    embeddings and MAE keys.
+    embeddings and MAE keys. A model with its own ``load_pretrained(weights)`` method (``HieraDetector``) is
+    handed the read weights instead.
 
     Args:
         model: the model to fill; its parameters not in the checkpoint are only allowed for a reset head.
@@ -109,6 +110,9 @@ def load_pretrained(model: nn.Module, source: Union[Source, Weights]) -> Dict[st
         CheckpointMismatchError: missing keys, unexpected keys or shape mismatches other than the above.
     """
     weights = source if isinstance(source, Weights) else read_weights(source)
+    own = getattr(model, "load_pretrained", None)
+    if callable(own):  # composite models (HieraDetector) map checkpoint keys onto their parts themselves
+        return own(weights)
     state = dict(weights.state_dict)
     expected = model.state_dict()
     report: Dict[str, List[str]] = {"reset": [], "interpolated": [], "dropped": []}

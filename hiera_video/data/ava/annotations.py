@@ -39,7 +39,7 @@ from hiera_video.utils.errors import ListNotFoundError
 from ..lists import BOM, ListFormatError
 
 __all__ = ["LabelMap", "BoxTable", "read_label_map", "read_box_csv", "read_exclusions", "keyframe_key",
-           "BOX_KINDS"]
+           "check_box_row", "BOX_KINDS"]
 
 #: The columns of a box CSV by kind; the 7th column is ``action_id`` and the 8th depends on the kind.
 BOX_KINDS = {
@@ -159,8 +159,9 @@ def _int_text(text: str, what: str) -> int:
     return int(value)
 
 
-def _check_row(row: List[str], kind: str) -> Optional[str]:
-    """Why one CSV row of ``kind`` is malformed, or None."""
+def check_box_row(row: List[str], kind: str) -> Optional[str]:
+    """Why one box-CSV row of ``kind`` (its comma-separated fields, e.g. from ``csv.reader``) is malformed, or None
+    (a 2-column ``video_id,timestamp`` row is well-formed). Values are not range-checked."""
     if len(row) == 2:
         try:
             _int_text(row[1], "timestamp")
@@ -198,7 +199,7 @@ def _first_bad_line(path: str, text: str, kind: str) -> None:
         if not raw.strip():
             continue
         row = next(csv.reader([raw]))
-        why = _check_row(row, kind)
+        why = check_box_row(row, kind)
         if why:
             raise ListFormatError(path, lineno, why, raw)
 

@@ -20,12 +20,23 @@ Optional (defaults here):
 * ``view_scores(model, views) -> (N, K)``: scores of a stack of views ``(N, C, T, H, W)`` (normalised float),
   ensembled by the multi-view evaluation;
 * ``on_epoch_end(model, epoch, writer) -> Optional[str]``: called on the main process after every training
-  epoch (e.g. MAE reconstruction pictures); returns a path it wrote, or None.
+  epoch (e.g. MAE reconstruction pictures); returns a path it wrote, or None;
+* ``collate_train(items) -> batch``: how training items are batched (``data.collate_train``);
+* ``metric`` (``"top1"``): the report key that validation logs and that picks ``checkpoint_best.pyth``;
+* ``validation_cfg() -> Optional[CfgNode]``: the config of the validation split (``single_view_cfg`` of
+  ``{PATH_TO_DATA_DIR}/val.csv``), or None when there is none;
+* ``evaluate(cfg, targets, dataset, device, desc, class_names) -> {name: report}``: test every model of ``targets``
+  (``engine.multiview_eval.ModelUnderTest``) on ``dataset``; the multi-view test by default;
+* ``report_stats(report) -> dict`` (the numbers ``stats.jsonl`` and TensorBoard get) and ``summary(report) -> str``
+  (the one line the runner logs and ``tools/run_net.py`` prints);
+* ``prepare_data()``: write the task's synthetic dataset when ``DATA.MAKE_SYNTHETIC`` (the quickstarts).
 """
 
 from __future__ import annotations
 
 import abc
+import logging
+import os
 from typing import Callable, Dict, Optional, Tuple, Type
 
 import torch
@@ -33,6 +44,8 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 
 from hiera_video.utils.errors import ConfigError
+
+logger = logging.getLogger("hiera_video.engine")
 
 #: task classes by ``cfg.TASK`` name.
 TASKS: Dict[str, Type["Task"]] = {}
@@ -65,6 +78,7 @@ class Task(abc.ABC):
 
     name: str = ""
     has_test: bool = True
+    metric: str = "top1"
 
     def __init__(self, cfg: CfgNode) -> None:
         self.cfg = cfg
@@ -101,3 +115,59 @@ class Task(abc.ABC):
     def on_epoch_end(self, model: nn.Module, epoch: int, writer=None) -> Optional[str]:
         """After training epoch ``epoch`` (0-based), on the main process; nothing by default."""
         return None
+
+    def collate_train(self, items: list) -> dict:
+        """Batch training items (``data.collate_train``)."""
+        from hiera_video.data import collate_train
+
+        return collate_train(items)
+
+    def validation_cfg(self) -> Optional[CfgNode]:
+        """``single_view_cfg(cfg)`` (centre clip, centre crop of ``{PATH_TO_DATA_DIR}/val.csv``); None if there is
+        no val list or it lists no video."""
+        from hiera_video.config import single_view_cfg
+        from iopath.common.file_io import g_pathmgr
+
+        cfg = self.cfg
+        path = os.path.join(cfg.DATA.PATH_TO_DATA_DIR, "val.csv")
+        if not g_pathmgr.exists(path):
+            return None
+        with g_pathmgr.open(path) as f:
+            lines = [line for line in f if line.strip()]
+        if lines and cfg.DATA.INPUT_FORMAT == "frames" and lines[0].split()[0].startswith("original_vid"):
+            lines = lines[1:]  # a frame list's header line
+        if not lines:
+            logger.info("%s lists no video: no validation during training", path)
+            return None
+        return single_view_cfg(cfg, "val")
+
+    def evaluate(self, cfg: CfgNode, targets: dict, dataset, device: torch.device, desc: str = "test",
+                 class_names: Optional[list] = None) -> Dict[str, dict]:
+        """The multi-view test of every model in ``targets`` (``engine.multiview_eval.run_multiview_tests``)."""
+        from hiera_video.engine.multiview_eval import run_multiview_tests
+
+        return run_multiview_tests(cfg, targets, self, dataset, device, desc=desc, class_names=class_names)
+
+    def report_stats(self, report: dict) -> Dict[str, float]:
+        """The numbers of a validation report for ``stats.jsonl`` / TensorBoard."""
+        return {"top1": report["top1"], "top5": report["top5"], "num_videos": report["num_videos"],
+                "failed": len(report["failed"])}
+
+    def summary(self, report: dict) -> str:
+        """One line describing a test report."""
+        def pct(x):
+            return "n/a" if x is None else f"{x:.2f}%"
+
+        failed = f" ({len(report['failed'])} failed)" if report["failed"] else ""
+        return (f"top-1 {pct(report['top1'])} (top-5 {pct(report['top5'])}) on {report['num_videos']} videos x "
+                f"{report['num_views']} views{failed}")
+
+    def prepare_data(self) -> Optional[dict]:
+        """Write the synthetic motion dataset to ``DATA.PATH_TO_DATA_DIR`` unless its lists exist
+        (``prep.synthetic.make_motion_dataset``); returns its summary."""
+        from hiera_video.prep.synthetic import make_motion_dataset
+
+        cfg = self.cfg
+        n_train, n_val, n_test = cfg.DATA.SYNTHETIC_VIDEOS_PER_CLASS
+        return make_motion_dataset(cfg.DATA.PATH_TO_DATA_DIR, num_train_per_class=n_train,
+                                   num_val_per_class=n_val, num_test_per_class=n_test, seed=cfg.RNG_SEED)
