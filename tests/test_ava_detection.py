@@ -316,3 +316,15 @@ def test_real_footage_through_own_videos_path_and_one_epoch(opencv_video, tmp_pa
     assert report["num_keyframes"] == 8 and report["num_boxes"] == 35 and report["failed"] == []
     assert [(c["name"], c["num_gt"]) for c in report["per_class"]] == [("stand", 4), ("walk", 31)]
     assert report["mAP"] is not None and 0 <= report["mAP"] <= 100
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("DETECTION.INPUT_SIZE", "[64, 100]", "DETECTION.INPUT_SIZE must be"),
+    ("AVA.TRAIN_KEYFRAME_RANGE", "[902]", "AVA.TRAIN_KEYFRAME_RANGE must be"),
+    ("MODEL.ARCH", "mae_hiera_tiny_16x224", "MAE pretraining model"),
+])
+def test_bad_detection_config_is_one_line_naming_the_key(ava, tmp_path, key, value, match):
+    proc = run_net(QUICKSTART, *tiny_ava_overrides(ava, tmp_path / "bad"), key, value, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and match in lines[-1] and "Traceback" not in proc.stderr
