@@ -80,6 +80,18 @@ def test_roi_head_pools_the_box_region_and_returns_logits():
     assert logits[1].tolist() == pytest.approx([0.0, -10.0])
 
 
+def test_head_prior_initialises_the_bias_and_survives_a_classifier_load(tmp_path):
+    assert torch.equal(ROIActionHead(4, 3).projection.bias, torch.zeros(3))  # PySlowFast's zero bias by default
+    det = create_detector("hiera_tiny_16x224", num_classes=3, input_size=(4, 64, 96), prior_prob=0.15)
+    assert torch.sigmoid(det.head.projection.bias).tolist() == pytest.approx([0.15] * 3)
+    clf = create_model("hiera_tiny_16x224", num_classes=7)
+    torch.save({"model_state": clf.state_dict()}, tmp_path / "clf.pth")
+    load_pretrained(det, str(tmp_path / "clf.pth"))  # backbone only: the fresh head keeps its prior
+    assert torch.sigmoid(det.head.projection.bias).tolist() == pytest.approx([0.15] * 3)
+    with pytest.raises(ValueError, match="prior_prob"):
+        ROIActionHead(4, 3, prior_prob=1.0)
+
+
 def test_detector_loads_classifier_then_detector_checkpoints(tmp_path):
     clf = create_model("hiera_tiny_16x224", num_classes=7)
     randomise_(clf)
@@ -277,6 +289,34 @@ def test_failed_keyframe_is_listed_and_its_ground_truth_counts(ava, tmp_path):
     assert one["mAP"] <= ok["mAP"] + 1e-9
 
 
+def test_torchrun_scores_every_keyframe_exactly_once(ava, tmp_path):
+    """2 processes (gloo) train one epoch and test: the detections gathered from the two shards are the rows a
+    single process writes from the same checkpoint, each (keyframe, box, class) once, and one summary line."""
+    import pandas as pd
+
+    ddp = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           RUN_NET, "--cfg", QUICKSTART, *tiny_ava_overrides(ava, ddp), "TRAIN.BATCH_SIZE", "4",
+                           "TRAIN.EVAL_PERIOD", "0"], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert len([x for x in proc.stdout.splitlines() if x.startswith("frame-mAP@0.5 ")]) == 1  # rank 0 only
+    single = tmp_path / "single"
+    run_net(QUICKSTART, *tiny_ava_overrides(ava, single), "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH",
+            str(ddp / "checkpoints" / "checkpoint_epoch_00001.pyth"))
+    key = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id"]
+    a = pd.read_csv(ddp / "test" / "detections.csv", header=None, names=key + ["score"])
+    b = pd.read_csv(single / "test" / "detections.csv", header=None, names=key + ["score"])
+    assert len(a) == 10 * 3 and not a.duplicated(key).any()  # 10 proposals x 3 classes, none twice
+    merged = a.merge(b, on=key, how="outer", suffixes=("_ddp", "_one"), indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) == len(b)
+    assert (merged["score_ddp"] - merged["score_one"]).abs().max() < 1e-5
+    ra, rb = (json.loads((d / "test" / "report.json").read_text()) for d in (ddp, single))
+    assert ra["num_keyframes"] == rb["num_keyframes"] == 5 and ra["mAP"] == pytest.approx(rb["mAP"], abs=1e-3)
+
+
 def test_hiera_l_config_trains_and_tests_on_cpu(ava, tmp_path):
     """configs/ava/hiera_l.yaml with small overrides (no download: the backbone starts from scratch)."""
     out = tmp_path / "l"
@@ -322,6 +362,7 @@ def test_real_footage_through_own_videos_path_and_one_epoch(opencv_video, tmp_pa
     ("DETECTION.INPUT_SIZE", "[64, 100]", "DETECTION.INPUT_SIZE must be"),
     ("AVA.TRAIN_KEYFRAME_RANGE", "[902]", "AVA.TRAIN_KEYFRAME_RANGE must be"),
     ("MODEL.ARCH", "mae_hiera_tiny_16x224", "MAE pretraining model"),
+    ("DETECTION.HEAD_PRIOR_PROB", "1.5", "DETECTION.HEAD_PRIOR_PROB must be in [0, 1)"),
 ])
 def test_bad_detection_config_is_one_line_naming_the_key(ava, tmp_path, key, value, match):
     proc = run_net(QUICKSTART, *tiny_ava_overrides(ava, tmp_path / "bad"), key, value, check=False)

@@ -70,6 +70,7 @@ def check_config(cfg: CfgNode) -> List[str]:
     _check(cfg, "DATA.TARGET_FPS", lambda v: v > 0, "positive (frames/s)")
     _check(cfg, "SOLVER.LAYER_DECAY", lambda v: 0.0 < v <= 1.0, "in (0, 1]")
     _check(cfg, "MODEL.EMA.DECAY", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+    _check(cfg, "DETECTION.HEAD_PRIOR_PROB", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
         raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS!r}")
     for key in ("DATA.MEAN", "DATA.STD"):

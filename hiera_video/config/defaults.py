@@ -250,6 +250,9 @@ _C.DETECTION.ALIGNED = True
 _C.DETECTION.SPATIAL_SCALE_FACTOR = 16
 # ROIAlign output side (cells), then max-pooled.
 _C.DETECTION.ROI_XFORM_RESOLUTION = 7
+# Initial probability of every class of a fresh head: its bias starts at log(p / (1 - p)) (RetinaNet's prior
+# initialisation); 0 starts it at 0, as PySlowFast's head. A from-scratch backbone learns only with it (quickstart).
+_C.DETECTION.HEAD_PRIOR_PROB = 0.0
 # Model input [H, W] (pixels, multiples of 32): Hiera's position embeddings fix it at build; frames are resized to
 # fit inside it keeping their aspect ratio and padded (test), or scale-jittered and cropped to it (train).
 _C.DETECTION.INPUT_SIZE = [224, 384]

@@ -6,7 +6,7 @@
    order. Hiera's last stage is at stride 32 (7 x 7 for a 224 input), too coarse for people; :func:`create_detector`
    builds the backbone with its **last q-pool skipped** (``q_pool = len(stages) - 2``) so the last stage runs at
    stride 16. Q-pooling has no parameters, so every weight of a K400 classifier or MAE checkpoint still loads; the
-   last stage's global attention then sees 4x the tokens (``benchmarks/train_step.py --detection`` measures it);
+   last stage's global attention then sees 4x the tokens (``benchmarks/detection_step.py`` measures it);
 2. the backbone's final LayerNorm on every token (its K400 weights: the features the K400 head was trained on),
    then the mean over time ``T'`` -> ``(B, C, H', W')``;
 3. ``torchvision.ops.roi_align`` (``aligned=True``, ``sampling_ratio=0``, output ``resolution x resolution``,
@@ -25,6 +25,7 @@ head; position embeddings are resampled to the detector's input size (e.g. 16 x 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -49,16 +50,25 @@ class ROIActionHead(nn.Module):
         resolution: ROIAlign output side (``DETECTION.ROI_XFORM_RESOLUTION``). ``spatial_scale``: feature cells per
             input pixel (``1 / stride``). ``aligned``: ``roi_align``'s half-pixel offset (``DETECTION.ALIGNED``).
         dropout: before the linear layer.
+        prior_prob: the initial probability of every class: the bias starts at ``log(p / (1 - p))`` (the prior
+            initialisation of RetinaNet, Lin et al. 2017, sec. 4.1), so training does not start by pushing every
+            logit of a rare multi-label target down through the backbone; 0 starts it at 0 (PySlowFast's head).
+
+    Raises:
+        ValueError: ``prior_prob`` outside [0, 1).
     """
 
     def __init__(self, dim: int, num_classes: int, resolution: int = 7, spatial_scale: float = 1 / 16,
-                 aligned: bool = True, dropout: float = 0.0) -> None:
+                 aligned: bool = True, dropout: float = 0.0, prior_prob: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= float(prior_prob) < 1.0:
+            raise ValueError(f"prior_prob must be in [0, 1), got {prior_prob}")
         self.resolution, self.spatial_scale, self.aligned = int(resolution), float(spatial_scale), bool(aligned)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.projection = nn.Linear(dim, num_classes)
         nn.init.trunc_normal_(self.projection.weight, std=0.01)
-        nn.init.zeros_(self.projection.bias)
+        p = float(prior_prob)
+        nn.init.constant_(self.projection.bias, math.log(p / (1.0 - p)) if p > 0 else 0.0)
 
     def forward(self, features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """``features (B, C, H', W')``, ``boxes (K, 5)`` rows ``[batch_index, x1, y1, x2, y2]`` in input pixels ->
@@ -82,7 +92,7 @@ class HieraDetector(nn.Module):
     """
 
     def __init__(self, backbone: Hiera, num_classes: int, resolution: int = 7, aligned: bool = True,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, prior_prob: float = 0.0) -> None:
         super().__init__()
         if len(backbone.input_size) != 3:
             raise ValueError(f"a detector needs a video Hiera (input (T, H, W)), got input_size {backbone.input_size}")
@@ -94,7 +104,7 @@ class HieraDetector(nn.Module):
         self.num_classes = int(num_classes)
         self.input_size = tuple(backbone.input_size)
         self.head = ROIActionHead(self.num_features, num_classes, resolution, 1.0 / self.feature_stride, aligned,
-                                  dropout)
+                                  dropout, prior_prob)
 
     def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
         """``clips (B, 3, T, H, W)`` (normalised, the backbone's input size) -> the map the boxes are pooled from,
@@ -177,7 +187,7 @@ class HieraDetector(nn.Module):
 
 
 def create_detector(name: str, *, num_classes: int, input_size: Sequence[int], feature_stride: int = 16,
-                    resolution: int = 7, aligned: bool = True, dropout: float = 0.0,
+                    resolution: int = 7, aligned: bool = True, dropout: float = 0.0, prior_prob: float = 0.0,
                     **overrides: Any) -> HieraDetector:
     """A :class:`HieraDetector` on the video Hiera ``name`` (e.g. ``hiera_large_16x224``) at ``input_size``
     ``(T, H, W)`` (frames, pixels; H and W multiples of 32).
@@ -185,6 +195,7 @@ def create_detector(name: str, *, num_classes: int, input_size: Sequence[int], f
     Args:
         feature_stride: 16 (the last stage without its q-pool; all weights still load) or 32 (the plain last
             stage) (``DETECTION.SPATIAL_SCALE_FACTOR``).
+        resolution, aligned, dropout, prior_prob: the head's (:class:`ROIActionHead`).
         **overrides: further ``Hiera`` arguments (e.g. ``drop_path_rate``).
 
     Raises:
@@ -203,7 +214,8 @@ def create_detector(name: str, *, num_classes: int, input_size: Sequence[int], f
                             **overrides)  # its head is removed by HieraDetector
     if len(backbone.input_size) != 3:
         raise ValueError(f"{name} is an image model; a detector needs a video Hiera")
-    model = HieraDetector(backbone, num_classes, resolution=resolution, aligned=aligned, dropout=dropout)
+    model = HieraDetector(backbone, num_classes, resolution=resolution, aligned=aligned, dropout=dropout,
+                          prior_prob=prior_prob)
     if model.feature_stride != int(feature_stride):
         raise ValueError(f"{name}: last stage at stride {model.feature_stride}, asked for {feature_stride}")
     return model

@@ -2,7 +2,7 @@
 
 * model: :func:`~hiera_video.models.create_detector` on ``MODEL.ARCH`` (a ``hiera_*`` video model) at input
   ``(DATA.NUM_FRAMES, *DETECTION.INPUT_SIZE)``, last stage at stride ``DETECTION.SPATIAL_SCALE_FACTOR``,
-  ``DETECTION.ROI_XFORM_RESOLUTION`` / ``DETECTION.ALIGNED``, ``MODEL.HEAD_DROPOUT``, ``MODEL.DROP_PATH_RATE``; the
+  ``DETECTION.ROI_XFORM_RESOLUTION`` / ``DETECTION.ALIGNED``, ``MODEL.HEAD_DROPOUT``, ``DETECTION.HEAD_PRIOR_PROB``, ``MODEL.DROP_PATH_RATE``; the
   backbone starts from ``TRAIN.CHECKPOINT_FILE_PATH`` (a K400 classifier or MAE checkpoint in any format
   ``models.read_weights`` reads) with a fresh head, as the runner logs;
 * data: ``TRAIN.DATASET`` / ``TEST.DATASET`` (``ava``) items batched by ``data.ava.collate_detection``; clips are
@@ -72,7 +72,8 @@ class DetectionTask(Task):
                 cfg.MODEL.ARCH, num_classes=int(cfg.MODEL.NUM_CLASSES), input_size=input_size,
                 feature_stride=int(cfg.DETECTION.SPATIAL_SCALE_FACTOR),
                 resolution=int(cfg.DETECTION.ROI_XFORM_RESOLUTION), aligned=bool(cfg.DETECTION.ALIGNED),
-                dropout=float(cfg.MODEL.HEAD_DROPOUT), drop_path_rate=float(cfg.MODEL.DROP_PATH_RATE))
+                dropout=float(cfg.MODEL.HEAD_DROPOUT), prior_prob=float(cfg.DETECTION.HEAD_PRIOR_PROB),
+                drop_path_rate=float(cfg.MODEL.DROP_PATH_RATE))
         except ValueError as e:
             raise ConfigError(f"MODEL.ARCH {cfg.MODEL.ARCH} at input {input_size} (DATA.NUM_FRAMES, "
                               f"DETECTION.INPUT_SIZE), DETECTION.SPATIAL_SCALE_FACTOR "
