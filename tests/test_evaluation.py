@@ -189,7 +189,7 @@ def test_report_numbers_and_files(tmp_path):
     rep = write_test_report(str(out), class_names=["walk", "run", "jump"],
                             extra={"checkpoint": "ckpt.pyth", "seconds": 1.5}, **_report_inputs())
     assert sorted(os.listdir(out)) == ["predictions.csv", "report.json", "report.md",
-                                       "view_logits.csv", "views.png"]
+                                       "view_logits.csv", "view_logits.npz", "views.png"]
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk == rep
     # video 0 right; video 1: mean softmax dominated by the strong clip -> right; video 2 wrong
@@ -284,4 +284,4 @@ def test_report_crash_leaves_no_partial_file(tmp_path, monkeypatch):
     assert (tmp_path / "views.png").read_bytes()[:4] == b"\x89PNG"  # the old, complete plot
     assert (tmp_path / "report.json").read_text() == before  # json is written last
     assert sorted(os.listdir(tmp_path)) == ["predictions.csv", "report.json", "report.md",
-                                            "view_logits.csv", "views.png"]
+                                            "view_logits.csv", "view_logits.npz", "views.png"]

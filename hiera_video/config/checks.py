@@ -71,6 +71,9 @@ def check_config(cfg: CfgNode) -> List[str]:
     _check(cfg, "SOLVER.LAYER_DECAY", lambda v: 0.0 < v <= 1.0, "in (0, 1]")
     _check(cfg, "MODEL.EMA.DECAY", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
     _check(cfg, "DETECTION.HEAD_PRIOR_PROB", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+    if cfg.TEST.SAVE_VIEW_LOGITS not in ("auto", "npz", "csv", "both", "none"):
+        raise ConfigError(f"TEST.SAVE_VIEW_LOGITS must be auto, npz, csv, both or none, got "
+                          f"{cfg.TEST.SAVE_VIEW_LOGITS!r}")
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
         raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS!r}")
     for key in ("DATA.MEAN", "DATA.STD"):

@@ -72,6 +72,10 @@ _C.TEST.CHECKPOINT_FILE_PATH = ""
 _C.TEST.ALLOW_RANDOM_HEAD = False
 # List file stem to test on: "test" reads {PATH_TO_DATA_DIR}/test.csv.
 _C.TEST.SPLIT = "test"
+# Per-view logits of the test: "auto" (test/view_logits.npz, float16, always; test/view_logits.csv too when there are
+# at most 50,000 video x view rows), "npz", "csv", "both" or "none" (evaluation/view_logits.py). tools/report.py
+# rebuilds and compares reports from the npz.
+_C.TEST.SAVE_VIEW_LOGITS = "auto"
 
 # ---------------------------------------------------------------------------- data
 _C.DATA = CfgNode()

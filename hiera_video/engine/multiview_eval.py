@@ -149,6 +149,8 @@ def run_multiview_tests(
             failed=failed,
             class_names=class_names,
             extra={**(target.extra or {}), "partial": partial},
+            save_view_logits=cfg.TEST.SAVE_VIEW_LOGITS,
+            view_counts=ensembler.count,
         )
     check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
     return reports

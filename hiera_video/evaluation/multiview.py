@@ -40,10 +40,12 @@ def ensemble_probs(view_logits: torch.Tensor, use: Optional[torch.Tensor] = None
         raise ValueError(f"view_logits must be (N_videos, V, K), got {tuple(view_logits.shape)}")
     n, v, _ = view_logits.shape
     if use is None:
-        use = torch.ones(n, v, dtype=torch.bool, device=view_logits.device)
+        use = torch.ones(v, dtype=torch.bool, device=view_logits.device)
     use = use.to(device=view_logits.device, dtype=torch.bool)
-    if use.shape == (v,):
-        use = use.view(1, v).expand(n, v)
+    if use.shape == (v,):  # the same views for every video: softmax of those views only
+        if not use.any():
+            return torch.full((n, view_logits.shape[2]), float("nan"), device=view_logits.device)
+        return view_logits[:, use].float().softmax(dim=-1).mean(dim=1)
     if use.shape != (n, v):
         raise ValueError(f"view mask must be (N_videos, V)=({n}, {v}) or (V,), got {tuple(use.shape)}")
     probs = view_logits.float().softmax(dim=-1)  # (N, V, K)

@@ -5,8 +5,11 @@
 * ``report.json`` – every number (accuracies in percent; ``null`` when undefined).
 * ``report.md`` – a readable summary: main numbers, per-view accuracy, accuracy vs
   number of temporal clips, failed videos.
-* ``view_logits.csv`` – long format, one row per (evaluated video, view):
-  ``video_index, path, label, temporal_clip, spatial_crop, logit_0 .. logit_{K-1}``.
+* ``view_logits.npz`` – the per-view logits of the evaluated videos as float16 with their ids
+  (:mod:`.view_logits`; what ``tools/report.py`` rebuilds reports from), and/or
+  ``view_logits.csv`` – long format, one row per (evaluated video, view):
+  ``video_index, path, label, temporal_clip, spatial_crop, logit_0 .. logit_{K-1}``
+  (``save_view_logits``: ``auto`` writes the npz, and the CSV up to 50,000 rows).
 * ``predictions.csv`` – one row per evaluated video: ``video_index, path, label, pred,
   prob, top5, correct`` (+ ``label_name, pred_name`` with class names); ``top5`` is
   the space-separated top-5 class indices, best first.
@@ -36,6 +39,8 @@ from hiera_video.utils.atomic import atomic_write
 
 from .meters import topk_accuracy
 from .multiview import ensemble_probs
+from .view_logits import csv_wanted, csv_writer, write_view_logits_csv
+from .view_logits import save_view_logits as write_npz
 
 __all__ = ["write_test_report", "clips_for_k"]
 
@@ -249,6 +254,8 @@ def write_test_report(
     failed: Sequence[Dict],
     class_names: Optional[Sequence[str]] = None,
     extra: Optional[Dict] = None,
+    save_view_logits: str = "auto",
+    view_counts: Optional[torch.Tensor] = None,
 ) -> Dict:
     """Write the multi-view test report into ``out_dir`` (created if missing).
 
@@ -266,6 +273,9 @@ def write_test_report(
         extra: optional JSON-serialisable items merged into ``report.json`` and listed
             in ``report.md`` (checkpoint, config file, timing...); non-JSON values are
             stored as strings.
+        save_view_logits: which per-view logit files to write (``TEST.SAVE_VIEW_LOGITS``: ``auto``, ``npz``,
+            ``csv``, ``both``, ``none``; see :func:`~.view_logits.csv_wanted`).
+        view_counts: ``(N_videos, V)`` how many times each view was computed (stored in the npz); default ones.
 
     Returns:
         The ``report.json`` content: ``top1``, ``top5``, ``single_view_top1`` (percent or
@@ -315,16 +325,7 @@ def write_test_report(
     names = list(class_names) if class_names is not None else None
     ev_list = ev_idx.tolist()
     ev_paths = [str(paths[i]) for i in ev_list]
-    rows = pd.DataFrame({
-        "video_index": np.repeat(ev_list, v).astype(np.int64),
-        "path": np.repeat(np.array(ev_paths, dtype=object), v),
-        "label": np.repeat(labels_e.numpy(), v).astype(np.int64),
-        "temporal_clip": np.tile([int(t) for t, _ in view_ids], len(ev_list)).astype(np.int64),
-        "spatial_crop": np.tile([int(s) for _, s in view_ids], len(ev_list)).astype(np.int64),
-    })
-    logit_cols = pd.DataFrame(logits_e.reshape(-1, k).numpy(),
-                              columns=[f"logit_{c}" for c in range(k)])
-    view_table = pd.concat([rows, logit_cols], axis=1)
+    want_npz, want_csv = csv_wanted(save_view_logits, len(ev_list) * v)
     top = probs.topk(min(5, k), dim=1) if len(ev_list) else None
     pred = top.indices[:, 0] if top is not None else torch.zeros(0, dtype=torch.long)
     preds = pd.DataFrame({
@@ -340,17 +341,14 @@ def write_test_report(
         preds["label_name"] = [names[i] for i in preds["label"]]
         preds["pred_name"] = [names[i] for i in preds["pred"]]
 
-    def csv_writer(df: pd.DataFrame):
-        def write(f) -> None:
-            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-            df.to_csv(text, index=False, float_format="%.8g")
-            text.flush()
-            text.detach()  # keep ``f`` open for the fsync
-
-        return write
-
     join = lambda name: os.path.join(out_dir, name)  # noqa: E731
-    atomic_write(join("view_logits.csv"), csv_writer(view_table))
+    if want_npz:
+        write_npz(join("view_logits.npz"), logits=logits_e, video_index=ev_list, paths=ev_paths,
+                         labels=labels_e, view_ids=view_ids, class_names=names,
+                         view_counts=None if view_counts is None else torch.as_tensor(view_counts)[ev_idx])
+    if want_csv:
+        write_view_logits_csv(join("view_logits.csv"), logits=logits_e, video_index=ev_list, paths=ev_paths,
+                              labels=labels_e, view_ids=view_ids)
     atomic_write(join("predictions.csv"), csv_writer(preds))
     atomic_write(join("views.png"), lambda f: _plot(rep, f))
     atomic_write(join("report.md"), _text_writer(_markdown(rep_md)))
