@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import ctypes
 import json
-import math
 import os
 import platform
 import statistics
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.models import create_model  # noqa: E402
+from hiera_video.models.flops import layer_norm_flop_jit, sdpa_flop_jit  # noqa: E402
 
 #: ``--quick``: hiera_tiny cut down (widths 24..192, stages 1/1/2/1) with a 2 x 64 decoder, at 8 x 64 x 64 (16 mask
 #: units, 1 kept).
@@ -84,22 +84,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------------------------- FLOPs
-
-
-def sdpa_flop_jit(inputs, outputs) -> int:
-    """fvcore handle for ``aten::scaled_dot_product_attention``: multiply-adds of ``Q K^T`` and ``A V``."""
-    from fvcore.nn.jit_handles import get_shape
-
-    q, k, v = (get_shape(i) for i in inputs[:3])
-    batch = math.prod(q[:-2])  # [*batch, heads, Nq, d]
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
-
-
-def layer_norm_flop_jit(inputs, outputs) -> int:
-    """fvcore's LayerNorm count (5 per element with affine) minus its 2-5-D assertion (encoder_norm is 6-D)."""
-    from fvcore.nn.jit_handles import get_shape
-
-    return math.prod(get_shape(inputs[0])) * (5 if get_shape(inputs[2]) is not None else 4)
 
 
 class _MaskedForward(torch.nn.Module):

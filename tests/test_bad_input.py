@@ -84,6 +84,7 @@ def test_config_files_that_cannot_be_read(tmp_path, data, capsys):
     ("DATA.DECODING_BACKEND", "opencv", "DATA.DECODING_BACKEND must be one of"),
     ("TEST.NUM_SPATIAL_CROPS", "2", "TEST.NUM_SPATIAL_CROPS must be 1 or 3"),
     ("TEST.SAVE_VIEW_LOGITS", "parquet", "TEST.SAVE_VIEW_LOGITS must be auto, npz, csv, both or none"),
+    ("TEST.PRECISION", "int8", "TEST.PRECISION must be auto, fp32, bf16 or fp16"),
     ("TRAIN.BATCH_SIZE", "abc", "TRAIN.BATCH_SIZE"),
     ("DATA.TEST_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE (64) must equal DATA.TRAIN_CROP_SIZE"),
     ("TASK", "segmentation", "unknown TASK 'segmentation'"),

@@ -74,6 +74,8 @@ def check_config(cfg: CfgNode) -> List[str]:
     if cfg.TEST.SAVE_VIEW_LOGITS not in ("auto", "npz", "csv", "both", "none"):
         raise ConfigError(f"TEST.SAVE_VIEW_LOGITS must be auto, npz, csv, both or none, got "
                           f"{cfg.TEST.SAVE_VIEW_LOGITS!r}")
+    if cfg.TEST.PRECISION not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"TEST.PRECISION must be auto, fp32, bf16 or fp16, got {cfg.TEST.PRECISION!r}")
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
         raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS!r}")
     for key in ("DATA.MEAN", "DATA.STD"):

@@ -76,6 +76,9 @@ _C.TEST.SPLIT = "test"
 # at most 50,000 video x view rows), "npz", "csv", "both" or "none" (evaluation/view_logits.py). tools/report.py
 # rebuilds and compares reports from the npz.
 _C.TEST.SAVE_VIEW_LOGITS = "auto"
+# Inference precision of test, validation and tools/demo_net.py: "auto" (CUDA: as TRAIN.MIXED_PRECISION; CPU: bf16
+# autocast only with AMX, else fp32: bf16 without AMX measured 0.66x as fast), "fp32", "bf16" or "fp16" (autocast).
+_C.TEST.PRECISION = "auto"
 
 # ---------------------------------------------------------------------------- data
 _C.DATA = CfgNode()

@@ -28,7 +28,7 @@ from hiera_video.data.ava.box_transforms import fit_clip, pad_fill
 from hiera_video.data.decoding import decode_clips
 from hiera_video.data.transforms import normalize_views
 from hiera_video.engine.checkpoint import last_checkpoint
-from hiera_video.engine.precision import autocast_context
+from hiera_video.engine.precision import test_autocast
 from hiera_video.engine.tasks import build_task
 from hiera_video.models.checkpoint import load_pretrained
 from hiera_video.models.weights import CheckpointMismatchError, read_weights
@@ -114,7 +114,7 @@ def _score(p: ActionPredictor, clips: List[torch.Tensor], boxes: List[torch.Tens
         rois.append(torch.cat([torch.full((len(pix), 1), float(b)), pix.float()], dim=1))
     views = normalize_views(torch.stack(fitted).to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
     columns = torch.tensor(p.action_ids()) - 1  # head output i is action id i + 1
-    with autocast_context(p.device, bool(p.cfg.TRAIN.MIXED_PRECISION)):
+    with test_autocast(p.device, p.cfg.TEST.PRECISION, bool(p.cfg.TRAIN.MIXED_PRECISION)):
         logits = p.model(views, torch.cat(rois).to(p.device))
     scores = logits.float().sigmoid().cpu()[:, columns]
     return list(scores.split([len(b) for b in boxes]))

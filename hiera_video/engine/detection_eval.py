@@ -22,7 +22,7 @@ from hiera_video.data.ava import collate_detection
 from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.data.transforms import normalize_views
 from hiera_video.engine import distributed as du
-from hiera_video.engine.precision import autocast_context
+from hiera_video.engine.precision import test_autocast
 from hiera_video.evaluation.detection_report import DETECTION_COLUMNS, score_detections
 
 logger = logging.getLogger("hiera_video.engine")
@@ -83,7 +83,7 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
         clips = normalize_views(batch["clip"].to(device, non_blocking=True), cfg.DATA.MEAN, cfg.DATA.STD)
         boxes = batch["boxes"].to(device)
         for name, target in targets.items():
-            with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):
+            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.MIXED_PRECISION):
                 logits = target.model(clips, boxes)
             parts[name].append(_rows(batch["items"], torch.sigmoid(logits.float()).cpu(), class_ids))
     failed = [f for part in du.all_gather_objects(failed) for f in part]

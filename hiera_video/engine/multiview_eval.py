@@ -23,7 +23,7 @@ from tqdm import tqdm
 from hiera_video.engine import distributed as du
 from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.data.transforms import normalize_views
-from hiera_video.engine.precision import autocast_context
+from hiera_video.engine.precision import test_autocast
 from hiera_video.evaluation.multiview import MultiViewEnsembler
 from hiera_video.evaluation.report import write_test_report
 
@@ -95,7 +95,7 @@ def run_multiview_tests(
             views = normalize_views(views, cfg.DATA.MEAN, cfg.DATA.STD)
         ids = torch.tensor(pending_ids, dtype=torch.long)
         for name, target in targets.items():
-            with autocast_context(device, cfg.TRAIN.MIXED_PRECISION):
+            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.MIXED_PRECISION):
                 logits = task.view_scores(target.model, views).float().cpu()  # (N, K)
             if name not in ensemblers:
                 ensemblers[name] = MultiViewEnsembler(num_videos, num_views, logits.shape[1])

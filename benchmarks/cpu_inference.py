@@ -1,0 +1,105 @@
+"""CPU inference of ``hiera_base_16x224`` at batch 1: what makes it faster, against the official implementation.
+
+Variants, in one process on the same random clip ``(1, 3, 16, 224, 224)`` with identical weights:
+
+* ``official``: the official ``hiera-transformer`` package's ``Hiera``, fp32 (the reference);
+* ``fp32``: ours, eager fp32 (``TEST.PRECISION fp32``, the CPU default without AMX);
+* ``bf16``: ours under ``torch.autocast("cpu", bfloat16)`` (``TEST.PRECISION bf16``);
+* ``bf16_weights``: ours with weights and input cast to bfloat16 (no autocast);
+* ``compile``: ``torch.compile(ours)`` (inductor), fp32; its compile time is printed apart.
+
+Printed per variant: median seconds per clip over ``--iters`` after one warm-up, clips/s, the speed-up over the
+official model, and the largest logit difference from ours in fp32 (bf16 keeps about 3 significant digits; for the
+official model, which returns probabilities in eval mode, the difference of the probabilities). The
+CPU's bf16 flags are printed too (``avx512_bf16``, ``amx_bf16``): without AMX, oneDNN's bf16 matmul is slower than
+fp32 here, which is why ``TEST.PRECISION auto`` stays in fp32 on such CPUs.
+
+    python benchmarks/cpu_inference.py --threads 2 --iters 3
+    python benchmarks/cpu_inference.py --threads 2 --iters 3 --variants official,fp32,compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hiera_video.models import create_model, model_config  # noqa: E402
+
+VARIANTS = ("official", "fp32", "bf16", "bf16_weights", "compile")
+
+
+def _time(model, x, iters, ctx=contextlib.nullcontext):
+    times = []
+    with torch.inference_mode(), ctx():
+        for i in range(iters + 1):
+            start = time.perf_counter()
+            out = model(x)
+            if i:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times), out.float()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="hiera_base_16x224")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import hiera
+
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    print(f"{args.model}, batch 1, {torch.get_num_threads()} threads; CPU bf16 flags: "
+          f"{', '.join(f for f in ('avx512_bf16', 'amx_bf16') if f in flags) or 'none'}")
+    torch.manual_seed(0)
+    ours = create_model(args.model).eval()
+    x = torch.randn(1, 3, *ours.input_size)
+    with torch.inference_mode():
+        reference = ours(x).float()
+    results = {}
+    for name in args.variants.split(","):
+        if name == "official":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = hiera.Hiera(**model_config(args.model))
+            model.load_state_dict(ours.state_dict())
+            seconds, out = _time(model.eval(), x, args.iters)
+        elif name == "fp32":
+            seconds, out = _time(ours, x, args.iters)
+        elif name == "bf16":
+            seconds, out = _time(ours, x, args.iters, lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+        elif name == "bf16_weights":
+            model = create_model(args.model).eval()
+            model.load_state_dict(ours.state_dict())
+            seconds, out = _time(model.bfloat16(), x.bfloat16(), args.iters)
+        elif name == "compile":
+            compiled = torch.compile(ours)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                compiled(x)
+            print(f"compile: first call {time.perf_counter() - start:.1f} s", flush=True)
+            seconds, out = _time(compiled, x, args.iters)
+        else:
+            raise SystemExit(f"unknown variant {name}; choose from {VARIANTS}")
+        results[name] = seconds
+        # the official Hiera returns probabilities in eval mode: compare it with ours through a softmax
+        diff = (out - (reference.softmax(-1) if name == "official" else reference)).abs().max().item()
+        vs = f", {results['official'] / seconds:.2f}x official" if "official" in results else ""
+        print(f"{name:13s} {seconds:.3f} s/clip = {1 / seconds:.3f} clips/s{vs}; max |logit - fp32| {diff:.2e}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
