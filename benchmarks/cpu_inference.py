@@ -6,7 +6,8 @@ Variants, in one process on the same random clip ``(1, 3, 16, 224, 224)`` with i
 * ``fp32``: ours, eager fp32 (``TEST.PRECISION fp32``, the CPU default without AMX);
 * ``bf16``: ours under ``torch.autocast("cpu", bfloat16)`` (``TEST.PRECISION bf16``);
 * ``bf16_weights``: ours with weights and input cast to bfloat16 (no autocast);
-* ``compile``: ``torch.compile(ours)`` (inductor), fp32; its compile time is printed apart.
+* ``compile``: ``torch.compile(ours)`` (inductor), fp32; its compile time is printed apart;
+* ``compile_frozen``: the same with inductor's ``freezing`` (weights folded as constants, prepacked for oneDNN).
 
 Printed per variant: median seconds per clip over ``--iters`` after one warm-up, clips/s, the speed-up over the
 official model, and the largest logit difference from ours in fp32 (bf16 keeps about 3 significant digits; for the
@@ -34,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.models import create_model, model_config  # noqa: E402
 
-VARIANTS = ("official", "fp32", "bf16", "bf16_weights", "compile")
+VARIANTS = ("official", "fp32", "bf16", "bf16_weights", "compile", "compile_frozen")
 
 
 def _time(model, x, iters, ctx=contextlib.nullcontext):
@@ -83,12 +84,16 @@ def main(argv=None) -> int:
             model = create_model(args.model).eval()
             model.load_state_dict(ours.state_dict())
             seconds, out = _time(model.bfloat16(), x.bfloat16(), args.iters)
-        elif name == "compile":
+        elif name in ("compile", "compile_frozen"):
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = name == "compile_frozen"
+            torch._dynamo.reset()
             compiled = torch.compile(ours)
             start = time.perf_counter()
             with torch.inference_mode():
                 compiled(x)
-            print(f"compile: first call {time.perf_counter() - start:.1f} s", flush=True)
+            print(f"{name}: first call {time.perf_counter() - start:.1f} s", flush=True)
             seconds, out = _time(compiled, x, args.iters)
         else:
             raise SystemExit(f"unknown variant {name}; choose from {VARIANTS}")
