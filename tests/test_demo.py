@@ -185,3 +185,19 @@ def test_demo_labels_file_names_the_classes_and_a_wrong_count_falls_back(tmp_pat
     predictor = load_predictor(checkpoint=ckpt, labels_file=os.fspath(bad), device="cpu")
     assert predictor.class_names == NAMES  # the checkpoint's recorded names
     assert "gives 2 class names, the model has 4" in caplog.text
+
+
+def test_demo_reads_the_input_size_of_a_save_pretrained_folder(tmp_path, make_video):
+    """--model NAME --checkpoint FOLDER (Hugging Face layout, as save_pretrained writes it or the Hub serves it):
+    the folder's config.json fixes the input; the data settings are the model's pretrained_cfg (16 frames at rate 4
+    from 30 fps by default, here the folder's 8 frames)."""
+    from hiera_video.models import save_pretrained
+
+    torch.manual_seed(0)
+    save_pretrained(create_model("hiera_tiny_16x224", num_classes=3, input_size=(8, 32, 32)), str(tmp_path / "hub"))
+    predictor = load_predictor(model_name="hiera_tiny_16x224", checkpoint=str(tmp_path / "hub"), device="cpu",
+                               views=(1, 1))
+    assert (predictor.num_frames, predictor.crop_size, predictor.sampling_rate) == (8, 32, 4)
+    assert predictor.class_names == ["class 0", "class 1", "class 2"]
+    pred = predict_video(predictor, make_video(frames=_frames(48)), window_stride=0.5)
+    assert pred.window_probs.shape == (len(window_starts(48, 30.0, 32, 0.5)), 3)
