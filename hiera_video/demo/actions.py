@@ -35,6 +35,7 @@ from hiera_video.models.weights import CheckpointMismatchError, read_weights
 from hiera_video.utils.errors import ConfigError
 
 from .persons import PersonDetector
+from .predictor import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,7 @@ def load_action_predictor(cfg: CfgNode, checkpoint: Optional[str] = None, device
     """
     if cfg.TASK != "detection":
         raise ConfigError(f"the AVA demo needs a TASK detection config, got TASK {cfg.TASK}")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     source = checkpoint or cfg.TEST.CHECKPOINT_FILE_PATH or last_checkpoint(cfg.OUTPUT_DIR)
     if not source:
         raise ConfigError(f"nothing to load: no --checkpoint, TEST.CHECKPOINT_FILE_PATH is empty and OUTPUT_DIR "

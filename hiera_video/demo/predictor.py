@@ -38,7 +38,7 @@ from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClipPredictor", "load_predictor", "read_labels_file"]
+__all__ = ["ClipPredictor", "load_predictor", "read_labels_file", "resolve_device"]
 
 
 @dataclass
@@ -78,6 +78,13 @@ class ClipPredictor:
         with test_autocast(self.device, self.precision, self.mixed_precision):
             logits = self.model(views)
         return logits.float().softmax(dim=-1).cpu()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else the CPU; anything else as ``torch.device`` reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def read_labels_file(path: str) -> List[str]:
@@ -156,8 +163,7 @@ def load_predictor(cfg: Optional[CfgNode] = None, model_name: Optional[str] = No
 
     if cfg is None and model_name is None and checkpoint is None:
         raise ConfigError("give --cfg FILE, --model NAME or --checkpoint PATH")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     given_cfg = cfg is not None
     cfg = cfg.clone() if given_cfg else get_cfg()
     source = checkpoint or (cfg.TEST.CHECKPOINT_FILE_PATH if given_cfg else "")

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
+from hiera_video.prep.folders import VIDEO_EXTENSIONS
 from hiera_video.utils.atomic import atomic_write_text, ensure_dir
 from hiera_video.utils.errors import ConfigError
 
@@ -37,11 +38,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["VIDEO_EXTENSIONS", "expand_inputs", "run_demo"]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
 
 
 def expand_inputs(inputs: Sequence[str]) -> List[str]:
-    """Video paths from files, folders (their files with a video extension, sorted; not recursive) and globs.
+    """Video paths from files, folders (their files with one of ``prep.folders.VIDEO_EXTENSIONS``, sorted; not
+    recursive) and globs.
 
     Raises:
         ConfigError: an input that is none of these, or no video at all.
