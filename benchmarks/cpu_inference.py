@@ -5,18 +5,28 @@ Variants, in one process on the same random clip ``(1, 3, 16, 224, 224)`` with i
 * ``official``: the official ``hiera-transformer`` package's ``Hiera``, fp32 (the reference);
 * ``fp32``: ours, eager fp32 (``TEST.PRECISION fp32``, the CPU default without AMX);
 * ``bf16``: ours under ``torch.autocast("cpu", bfloat16)`` (``TEST.PRECISION bf16``);
+* ``fp16``: ours under ``torch.autocast("cpu", float16)`` (``TEST.PRECISION fp16``; oneDNN's fp16 kernels use
+  ``avx512_fp16`` where the CPU has it);
 * ``bf16_weights``: ours with weights and input cast to bfloat16 (no autocast);
 * ``compile``: ``torch.compile(ours)`` (inductor), fp32; its compile time is printed apart;
 * ``compile_frozen``: the same with inductor's ``freezing`` (weights folded as constants, prepacked for oneDNN).
 
 Printed per variant: median seconds per clip over ``--iters`` after one warm-up, clips/s, the speed-up over the
-official model, and the largest logit difference from ours in fp32 (bf16 keeps about 3 significant digits; for the
+official model, and the largest logit difference from ours in fp32 (bf16 keeps about 3 significant digits, fp16 about 4; for the
 official model, which returns probabilities in eval mode, the difference of the probabilities). The
-CPU's bf16 flags are printed too (``avx512_bf16``, ``amx_bf16``): without AMX, oneDNN's bf16 matmul is slower than
+CPU's bf16 and fp16 flags are printed too (``avx512_bf16``, ``avx512_fp16``, ``amx_bf16``): without AMX, oneDNN's bf16 matmul is slower than
 fp32 here, which is why ``TEST.PRECISION auto`` stays in fp32 on such CPUs.
+
+The roofline, measured in the same run (``--no-roofline`` skips it): the model's multiply-adds per clip
+(:func:`hiera_video.models.flops.count_flops`) and this CPU's dense matmul peak (a 4096^3 ``torch.mm`` in fp32, bf16
+and fp16), hence the fastest any exact fp32 forward could be, against the time 2x the official model would need.
+The allocator matters to both models (large activations freshly paged in on every forward), so the header names the
+one in use (``LD_PRELOAD``, glibc's ``MALLOC_*`` settings); run the script under each to compare.
 
     python benchmarks/cpu_inference.py --threads 2 --iters 3
     python benchmarks/cpu_inference.py --threads 2 --iters 3 --variants official,fp32,compile
+    MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 python benchmarks/cpu_inference.py --variants official,fp32
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/cpu_inference.py --variants official,fp32
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.models import create_model, model_config  # noqa: E402
 
-VARIANTS = ("official", "fp32", "bf16", "bf16_weights", "compile", "compile_frozen")
+VARIANTS = ("official", "fp32", "bf16", "fp16", "bf16_weights", "compile", "compile_frozen")
 
 
 def _time(model, x, iters, ctx=contextlib.nullcontext):
@@ -49,20 +59,39 @@ def _time(model, x, iters, ctx=contextlib.nullcontext):
     return statistics.median(times), out.float()
 
 
+def matmul_peak(dtype, n: int = 4096, iters: int = 2) -> float:
+    """Multiply-adds per second of an ``(n, n) @ (n, n)`` ``torch.mm`` in ``dtype`` (best of ``iters``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(iters):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return n ** 3 / best
+
+
+def allocator() -> str:
+    tuned = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")]
+    preload = os.environ.get("LD_PRELOAD")
+    return ", ".join(([f"LD_PRELOAD={os.path.basename(preload)}"] if preload else []) + tuned) or "glibc default"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="hiera_base_16x224")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--no-roofline", action="store_true", help="skip the FLOP count and the matmul peaks")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     import hiera
 
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    print(f"{args.model}, batch 1, {torch.get_num_threads()} threads; CPU bf16 flags: "
-          f"{', '.join(f for f in ('avx512_bf16', 'amx_bf16') if f in flags) or 'none'}")
+    print(f"{args.model}, batch 1, {torch.get_num_threads()} threads; CPU bf16/fp16 flags: "
+          f"{', '.join(f for f in ('avx512_bf16', 'avx512_fp16', 'amx_bf16') if f in flags) or 'none'}; allocator: {allocator()}")
     torch.manual_seed(0)
     ours = create_model(args.model).eval()
     x = torch.randn(1, 3, *ours.input_size)
@@ -80,6 +109,8 @@ def main(argv=None) -> int:
             seconds, out = _time(ours, x, args.iters)
         elif name == "bf16":
             seconds, out = _time(ours, x, args.iters, lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+        elif name == "fp16":
+            seconds, out = _time(ours, x, args.iters, lambda: torch.autocast("cpu", dtype=torch.float16))
         elif name == "bf16_weights":
             model = create_model(args.model).eval()
             model.load_state_dict(ours.state_dict())
@@ -103,6 +134,20 @@ def main(argv=None) -> int:
         vs = f", {results['official'] / seconds:.2f}x official" if "official" in results else ""
         print(f"{name:13s} {seconds:.3f} s/clip = {1 / seconds:.3f} clips/s{vs}; max |logit - fp32| {diff:.2e}",
               flush=True)
+    if not args.no_roofline:
+        from hiera_video.models.flops import count_flops
+
+        macs = count_flops(ours, x)["flops"]
+        peaks = {str(d).split(".")[1]: matmul_peak(d) for d in (torch.float32, torch.bfloat16, torch.float16)}
+        print(f"roofline: {macs / 1e9:.1f} G multiply-adds per clip; 4096^3 matmul peak "
+              + ", ".join(f"{k} {v / 1e9:.0f} GMAC/s" for k, v in peaks.items()))
+        floor = macs / peaks["float32"]
+        line = f"fastest exact fp32 forward at that peak: {floor:.3f} s/clip"
+        if "official" in results:
+            line += f"; 2x official needs {results['official'] / 2:.3f} s/clip"
+        if "fp32" in results:
+            line += f"; ours fp32 runs at {macs / results['fp32'] / 1e9:.0f} GMAC/s ({floor / results['fp32']:.0%} of peak)"
+        print(line)
     return 0
 
 
