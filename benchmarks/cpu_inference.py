@@ -17,9 +17,9 @@ Printed per variant: median seconds per clip over ``--iters`` after one warm-up,
 official model, and the largest logit difference from ours in fp32, relative to the largest fp32 logit (bf16 keeps
 about 3 significant digits, fp16 about 4; for the official model, which returns probabilities in eval mode, the
 difference of the probabilities). The head's weights are drawn with std 0.2 so that the logits are spread as a
-trained model's are. The
-CPU's bf16 and fp16 flags are printed too (``avx512_bf16``, ``avx512_fp16``, ``amx_bf16``): without AMX, oneDNN's bf16 matmul is slower than
-fp32 here, which is why ``TEST.PRECISION auto`` stays in fp32 on such CPUs.
+trained model's are. The CPU's bf16 and fp16 flags are printed too (``avx512_bf16``, ``avx512_fp16``,
+``amx_bf16``): without AMX, oneDNN's bf16 matmul is slower than fp32 here, which is why ``TEST.PRECISION auto``
+stays in fp32 on such CPUs.
 
 The roofline, measured in the same run (``--no-roofline`` skips it): the model's multiply-adds per clip
 (:func:`hiera_video.models.flops.count_flops`) and this CPU's dense matmul peak (a 4096^3 ``torch.mm`` in fp32, bf16
@@ -30,7 +30,7 @@ one in use (``LD_PRELOAD``, glibc's ``MALLOC_*`` settings); run the script under
     python benchmarks/cpu_inference.py --threads 2 --iters 3
     python benchmarks/cpu_inference.py --threads 2 --iters 3 --variants official,fp32,compile
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 python benchmarks/cpu_inference.py --variants official,fp32
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/cpu_inference.py --variants official,fp32
+    LD_PRELOAD=libtcmalloc_minimal.so.4 python benchmarks/cpu_inference.py --variants official,fp32
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def main(argv=None) -> int:
 
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     print(f"{args.model}, batch 1, {torch.get_num_threads()} threads; CPU bf16/fp16 flags: "
-          f"{', '.join(f for f in ('avx512_bf16', 'avx512_fp16', 'amx_bf16') if f in flags) or 'none'}; allocator: {allocator()}")
+          f"{', '.join(f for f in ('avx512_bf16', 'avx512_fp16', 'amx_bf16') if f in flags) or 'none'}; "
+          f"allocator: {allocator()}")
     torch.manual_seed(0)
     ours = create_model(args.model).eval()
     x = torch.randn(1, 3, *ours.input_size)
@@ -145,7 +146,8 @@ def main(argv=None) -> int:
         target = reference.softmax(-1) if name == "official" else reference
         diff = ((out - target).abs().max() / target.abs().max()).item()
         vs = f", {results['official'] / seconds:.2f}x official" if "official" in results else ""
-        print(f"{name:13s} {seconds:.3f} s/clip = {1 / seconds:.3f} clips/s{vs}; max |logit - fp32| / max |fp32| {diff:.1e}",
+        print(f"{name:13s} {seconds:.3f} s/clip = {1 / seconds:.3f} clips/s{vs}; "
+              f"max |logit - fp32| / max |fp32| {diff:.1e}",
               flush=True)
     if not args.no_roofline:
         from hiera_video.models.flops import count_flops
@@ -159,7 +161,8 @@ def main(argv=None) -> int:
         if "official" in results:
             line += f"; 2x official needs {results['official'] / 2:.3f} s/clip"
         if "fp32" in results:
-            line += f"; ours fp32 runs at {macs / results['fp32'] / 1e9:.0f} GMAC/s ({floor / results['fp32']:.0%} of peak)"
+            line += (f"; ours fp32 runs at {macs / results['fp32'] / 1e9:.0f} GMAC/s "
+                     f"({floor / results['fp32']:.0%} of peak)")
         print(line)
     return 0
 

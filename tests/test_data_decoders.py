@@ -235,7 +235,7 @@ def _write_offset_h264(path, frames, first_pts, fps=25):
 
 
 def _plain(path, idx):
-    """The same frames through the plain seek pass (no skipping or draining)."""
+    """The same frames through the plain pass (a seek, or from the start for frame 0; no skipping or draining)."""
     r = open_video(path, "pyav")
     r._fast_ok = False
     return r.get_frames(idx), r.frames_decoded
@@ -248,6 +248,9 @@ def test_pyav_fast_seek_skips_nonref_frames_exactly(make_video, read_frame_ids, 
     rng = np.random.default_rng(0)
     sets = [[100, 104, 108, 112], [17, 18, 19], [199], [150, 199], sorted(rng.integers(1, 200, 7).tolist())]
     sets += [S.train_clip_indices(200, 16, 2, 25, 30, np.random.default_rng(s)) for s in range(4)]
+    # from frame 0 (a multi-view test's union: its first clip starts there): no seek to save, still the fast pass
+    union = sorted({i for c in range(5) for i in S.test_clip_indices(200, c, 5, 8, 4, 25, 25)})
+    sets += [[0, 4, 8, 12], [0, 199], union]
     _, truth = _decode_in_order(path, range(200))
     for idx in sets:
         r = open_video(path, "pyav", threads)
@@ -258,7 +261,7 @@ def test_pyav_fast_seek_skips_nonref_frames_exactly(make_video, read_frame_ids, 
         assert r._fast_ok and r._seek_ok, idx  # the fast pass found nothing inconsistent
         plain, plain_decoded = _plain(path, idx)
         assert torch.equal(frames, plain)
-        if idx[0] == 100:  # 96 (keyframe) .. 112: unwanted non-reference B-frames were not decoded
+        if idx[0] in (0, 100):  # 96 (keyframe) .. 112 / 0 .. 12: unwanted non-reference B-frames were not decoded
             assert r.frames_decoded < plain_decoded
 
 
@@ -369,7 +372,7 @@ def test_decode_clips_opens_the_container_once(make_video, make_vfr_video, monke
     monkeypatch.setattr(PYAV.av, "open", lambda *a, **k: opens.append(a[0]) or real_open(*a, **k))
     cases = [(_h264(make_video, "mp4"), [[100, 104], [120, 124]]),  # seek pass on the probe's container
              (make_video(num_frames=60, codec="mpeg4", container="avi"), [[30, 40]]),  # frame 0 decoded on open
-             (_h264(make_video, "mkv"), [[0, 10, 20]]),  # from the start: the head packets are replayed
+             (_h264(make_video, "mkv"), [[0, 10, 20]]),  # from frame 0: the fast pass, on the probe's container
              (make_vfr_video(VFR_MS[:40]), [[5, 30]])]  # variable frame rate: counted from the start
     for path, clips in cases:
         opens.clear()

@@ -221,6 +221,34 @@ def test_test_views_crop_positions():
     assert TR.test_views(cols, 15, 1, [0.0] * 3, [1.0 / 255] * 3).shape == (1, 3, 2, 15, 15)
 
 
+@pytest.mark.parametrize("shape,crops", [((9, 40, 56, 3), 3), ((9, 56, 40, 3), 3), ((9, 40, 56, 3), 1),
+                                         ((9, 33, 33, 1), 3)])
+def test_multi_views_equal_test_views_of_each_clip(shape, crops):
+    """The multi-view test's views, cut from the frames decoded once (overlapping clips share rows, one clip
+    repeats a frame as a short video's padding does), equal test_views of each clip stacked, element for element."""
+    torch.manual_seed(0)
+    frames = torch.randint(0, 256, shape, dtype=torch.uint8)
+    positions = [[0, 2, 4, 6], [3, 4, 5, 6], [6, 7, 8, 8]]
+    expected = torch.stack([TR.test_views(frames[p], 32, crops) for p in positions]).flatten(0, 1)
+    views = TR.multi_views(frames, positions, 32, crops)
+    assert views.dtype == torch.uint8 and views.shape == (3 * crops, shape[-1], 4, 32, 32)
+    assert torch.equal(views, expected)
+    with pytest.raises(ValueError, match="one length"):
+        TR.multi_views(frames, [[0, 1], [2]], 32, crops)
+
+
+def test_decoded_clips_share_the_frames_decoded_once():
+    from hiera_video.data.decoding import DecodedClips
+
+    frames = torch.arange(5 * 2 * 2 * 3, dtype=torch.uint8).view(5, 2, 2, 3)
+    d = DecodedClips.from_union(frames, [10, 12, 14, 16, 18], [[10, 12, 14, 16, 18], [14, 18], [10, 12, 14, 16, 18]],
+                                fps=30.0, num_frames=20)
+    assert d.positions == [[0, 1, 2, 3, 4], [2, 4], [0, 1, 2, 3, 4]]
+    assert d.clips[0] is frames and d.clips[2] is not frames  # the whole set in order: no copy, once
+    assert torch.equal(d.clips[1], frames[[2, 4]]) and torch.equal(d.clips[2], frames)
+    assert d.clips is d.clips  # cut once
+
+
 def test_uint8_views_normalise_to_the_float_views_exactly():
     torch.manual_seed(0)
     frames = torch.randint(0, 256, (4, 40, 56, 3), dtype=torch.uint8)

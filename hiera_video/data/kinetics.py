@@ -70,7 +70,7 @@ from .decoding import (
 from .frame_list import FrameRecord, read_frame_list
 from .lists import ListFormatError, VideoRecord, read_video_list
 from .sampling import test_clip_indices, train_clip_indices
-from .transforms import test_views, train_transform
+from .transforms import multi_views, train_transform
 
 logger = logging.getLogger(__name__)
 
@@ -252,10 +252,9 @@ class Kinetics(torch.utils.data.Dataset):
         d = self.cfg.DATA
         try:
             decoded = self._decode(record, indices_fn)
-            clips = decoded.clips  # n_t x uint8 (T, H, W, C)
             item["partial"] = decoded.partial  # truncated: scored on the frames that decode, and listed
-            views = torch.stack([test_views(c, d.TEST_CROP_SIZE, n_s) for c in clips])  # uint8
-            item["views"] = views.flatten(0, 1)  # (n_t * n_s, C, T, H, W), temporal-major
+            # uint8 (n_t * n_s, C, T, H, W), temporal-major; each decoded frame resized once
+            item["views"] = multi_views(decoded.frames, decoded.positions, d.TEST_CROP_SIZE, n_s)
         except Exception as e:  # never raise at test time: report and exclude
             item["error"] = _describe(e)
             logger.warning("test: excluding unreadable video %s: %s", record.path, item["error"])

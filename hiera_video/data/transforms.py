@@ -10,7 +10,8 @@ so every frame of a clip gets the same crop and flip. The model wants float
   ``ToDtype(float32, scale=True)`` (pixels to [0, 1]), ``Normalize(DATA.MEAN, DATA.STD)``.
 - Test / val: short side resized to ``DATA.TEST_CROP_SIZE`` (antialiased bilinear), then
   1 centre crop or 3 square crops (left / centre / right of a landscape frame, top /
-  centre / bottom of a portrait one), then the same scaling and normalisation.
+  centre / bottom of a portrait one), then the same scaling and normalisation
+  (:func:`test_views` for one clip, :func:`multi_views` for all clips of a video at once).
 
 Source: the test crops follow PySlowFast ``transform.uniform_crop`` (centre offset
 ``ceil((side - size) / 2)``); the train crop follows PySlowFast ``spatial_sampling``
@@ -31,7 +32,7 @@ from torchvision.transforms.v2 import functional as F
 from .augment import ClipRandAugment, parse_rand_augment, random_erasing
 
 __all__ = ["train_transform", "TrainTransform", "resize_short_side", "spatial_crops", "normalize_clip", "test_views",
-           "normalize_views"]
+           "multi_views", "normalize_views"]
 
 
 def _as_video(frames: torch.Tensor) -> tv_tensors.Video:
@@ -196,6 +197,39 @@ def test_views(
     views = torch.stack([c.as_subclass(torch.Tensor).permute(1, 0, 2, 3)
                          for c in spatial_crops(resized, crop_size, num_spatial_crops)]).contiguous()
     return views if mean is None else normalize_views(views, mean, std)
+
+
+def multi_views(frames: torch.Tensor, positions: Sequence[Sequence[int]], crop_size: int,
+                num_spatial_crops: int) -> torch.Tensor:
+    """Every view of a multi-view test from the frames decoded once: equal, element for element, to stacking
+    :func:`test_views` of each temporal clip ``frames[positions[t]]``, at less cost: each distinct frame is resized
+    once (clips of a short video share frames) and every crop is written straight into the one output tensor.
+
+    Args:
+        frames: uint8 ``(U, H, W, C)``, the frames the clips use (:attr:`DecodedClips.frames`).
+        positions: per temporal clip, the ``T`` rows of ``frames`` it is made of (:attr:`DecodedClips.positions`).
+        crop_size: ``DATA.TEST_CROP_SIZE`` (pixels); num_spatial_crops: ``TEST.NUM_SPATIAL_CROPS``, 1 or 3.
+
+    Returns:
+        uint8 ``(N * S, C, T, crop_size, crop_size)``, ``N = len(positions)`` temporal clips, ``S`` spatial crops,
+        temporal-major (view ``t * S + s``), as the test items carry them.
+
+    Raises:
+        ValueError: bad ``frames`` shape, clips of different lengths, or a bad ``num_spatial_crops``.
+    """
+    lengths = {len(p) for p in positions}
+    if len(lengths) != 1:
+        raise ValueError(f"temporal clips must have one length, got {sorted(lengths)}")
+    # resized (U, C, h, w) -> planar (C, U, h, w) once: the per-frame copies below then read whole rows
+    planar = resize_short_side(frames, crop_size).as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
+    crops = spatial_crops(planar, crop_size, num_spatial_crops)  # views (C, U, crop, crop)
+    out = torch.empty((len(positions), len(crops), frames.shape[-1], lengths.pop(), crop_size, crop_size),
+                      dtype=frames.dtype)
+    for t, rows in enumerate(positions):
+        for s, crop in enumerate(crops):
+            for k, row in enumerate(rows):
+                out[t, s, :, k].copy_(crop[:, row])
+    return out.flatten(0, 1)
 
 
 def normalize_views(views: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

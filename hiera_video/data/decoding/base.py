@@ -11,6 +11,7 @@ order), for every backend and for variable-frame-rate streams, whose ``fps`` is 
 from __future__ import annotations
 
 import abc
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,16 +133,35 @@ def seek_unsafe(path: str, local: str, codecs: Sequence[str] = SEEK_UNSAFE_CODEC
 
 @dataclass
 class DecodedClips:
-    """Result of :func:`decode_clips`: ``clips`` (uint8 ``(T, H, W, C)`` each), their
-    source-frame ``indices``, the stream's real ``fps`` and ``num_frames``, the count the
-    indices were computed from (the real one when a pass found the header's wrong), and
-    ``claimed_num_frames``, the container's count (0 when unknown)."""
+    """Result of :func:`decode_clips`: the decoded ``frames`` (uint8 ``(U, H, W, C)``, each source frame any clip
+    uses once, in source order), ``positions`` (per clip, the rows of ``frames`` it is made of, ``T`` each), their
+    source-frame ``indices``, the stream's real ``fps`` and ``num_frames``, the count the indices were computed from
+    (the real one when a pass found the header's wrong), and ``claimed_num_frames``, the container's count (0 when
+    unknown). ``clips`` (uint8 ``(T, H, W, C)`` each) are cut from ``frames`` on first use; code that transforms
+    every clip the same way per frame (the multi-view test: :func:`~hiera_video.data.transforms.multi_views`) can
+    work on ``frames`` once instead."""
 
-    clips: list[torch.Tensor]
+    frames: torch.Tensor
+    positions: list[list[int]]
     indices: list[list[int]]
     fps: float
     num_frames: int
     claimed_num_frames: int = 0
+
+    @classmethod
+    def from_union(cls, frames: torch.Tensor, union: Sequence[int], indices: list[list[int]], **kw) -> "DecodedClips":
+        """``frames`` decoded for the sorted source indices ``union``; ``indices``: each clip's source indices."""
+        pos = {i: k for k, i in enumerate(union)}
+        return cls(frames=frames, positions=[[pos[i] for i in c] for c in indices], indices=indices, **kw)
+
+    @functools.cached_property
+    def clips(self) -> list[torch.Tensor]:
+        """uint8 ``(T, H, W, C)`` per clip; a clip that is all of ``frames`` in order is ``frames`` (no copy, once)."""
+        everything, out = list(range(len(self.frames))), []
+        for p in self.positions:
+            shared = p == everything and not any(c is self.frames for c in out)
+            out.append(self.frames if shared else self.frames[p])
+        return out
 
     @property
     def partial(self) -> str | None:

@@ -108,8 +108,5 @@ def _decode_clips(path: str, indices_fn: IndicesFn, backend: str, num_threads: i
             if real is None or real == n:
                 break
             n = real  # the header's count was wrong: sample again with the real one
-        pos, clips = {i: k for k, i in enumerate(union)}, []
-        for c in clips_idx:  # a clip that is the decoded set in order is that tensor (once; no copy)
-            shared = c == union and not any(clip is frames for clip in clips)
-            clips.append(frames if shared else frames[[pos[i] for i in c]])
-        return DecodedClips(clips=clips, indices=clips_idx, fps=reader.fps, num_frames=n, claimed_num_frames=claimed)
+        return DecodedClips.from_union(frames, union, clips_idx, fps=reader.fps, num_frames=n,
+                                       claimed_num_frames=claimed)

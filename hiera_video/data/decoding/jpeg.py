@@ -120,7 +120,4 @@ def decode_frame_clips(record: FrameRecord, indices_fn: IndicesFn, fps: float) -
         n = reader.num_frames
         clips_idx = [list(map(int, c)) for c in indices_fn(n, reader.fps)]
         union = sorted({i for c in clips_idx for i in c})
-        frames = reader.get_frames(union)
-        pos = {i: k for k, i in enumerate(union)}
-        clips = [frames[[pos[i] for i in c]] for c in clips_idx]
-        return DecodedClips(clips=clips, indices=clips_idx, fps=reader.fps, num_frames=n)
+        return DecodedClips.from_union(reader.get_frames(union), union, clips_idx, fps=reader.fps, num_frames=n)

@@ -11,6 +11,8 @@ frame, consecutive frames not one index apart) and falls back to decoding from t
 (else frame 0 is decoded on open); their seek passes then also skip unwanted H.264
 non-reference frames and stop sending packets past the last wanted frame, checked frame by
 frame (:mod:`hiera_video.data.decoding.pyav_index`; any doubt: the plain seek pass again).
+For such streams a pass that starts at frame 0 is a fast seek pass too (nothing to seek past,
+but the skipping still saves decoding), falling back to a pass from the start.
 
 Source: seek-then-decode-forward as in PySlowFast ``pyav_decode_stream``.
 """
@@ -166,16 +168,17 @@ class PyAVReader(VideoReader):
         if self.decoded_num_frames is not None:
             idx = [min(i, self.decoded_num_frames - 1) for i in idx]
         wanted = set(idx)
-        hi, result = max(wanted), None
-        if self._seek_ok and min(wanted) > 0:
+        hi, lo, result = max(wanted), min(wanted), None
+        # from frame 0 a seek saves nothing, but the fast pass still skips unwanted non-reference frames
+        if self._seek_ok and (lo > 0 or (self._fast_ok and self._skip_nonref)):
             if self._fast_ok:
                 result = self._pass(wanted, hi, seek=True, fast=True)
                 self._fast_ok = result is not None
-            if result is None:
+            if result is None and lo > 0:
                 result = self._pass(wanted, hi, seek=True)
-            if result is None:
-                logger.debug("%s: pts not usable for seeking; decoding from the start", self.path)
-                self._seek_ok = False
+                if result is None:
+                    logger.debug("%s: pts not usable for seeking; decoding from the start", self.path)
+                    self._seek_ok = False
         if result is None:
             result = self._pass(wanted, hi, seek=False)
         found, last_i, last_frame, ended = result
