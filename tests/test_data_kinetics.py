@@ -225,14 +225,17 @@ def test_test_views_crop_positions():
                                          ((9, 33, 33, 1), 3)])
 def test_multi_views_equal_test_views_of_each_clip(shape, crops):
     """The multi-view test's views, cut from the frames decoded once (overlapping clips share rows, one clip
-    repeats a frame as a short video's padding does), equal test_views of each clip stacked, element for element."""
+    repeats a frame as a short video's padding does), equal each clip resized, cropped and made (C, T, H, W) on its
+    own, element for element; test_views is the one-clip case."""
     torch.manual_seed(0)
     frames = torch.randint(0, 256, shape, dtype=torch.uint8)
     positions = [[0, 2, 4, 6], [3, 4, 5, 6], [6, 7, 8, 8]]
-    expected = torch.stack([TR.test_views(frames[p], 32, crops) for p in positions]).flatten(0, 1)
+    expected = torch.stack([c.as_subclass(torch.Tensor).permute(1, 0, 2, 3) for p in positions
+                            for c in TR.spatial_crops(TR.resize_short_side(frames[p], 32), 32, crops)])
     views = TR.multi_views(frames, positions, 32, crops)
     assert views.dtype == torch.uint8 and views.shape == (3 * crops, shape[-1], 4, 32, 32)
     assert torch.equal(views, expected)
+    assert torch.equal(TR.test_views(frames[positions[1]], 32, crops), expected[crops:2 * crops])
     with pytest.raises(ValueError, match="one length"):
         TR.multi_views(frames, [[0, 1], [2]], 32, crops)
 

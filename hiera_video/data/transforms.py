@@ -192,10 +192,7 @@ def test_views(
     Raises:
         ValueError: bad ``frames`` shape or ``num_spatial_crops``.
     """
-    resized = resize_short_side(frames, crop_size)
-    # each crop (T, C, H, W) -> (C, T, H, W)
-    views = torch.stack([c.as_subclass(torch.Tensor).permute(1, 0, 2, 3)
-                         for c in spatial_crops(resized, crop_size, num_spatial_crops)]).contiguous()
+    views = multi_views(frames, [range(len(frames))], crop_size, num_spatial_crops)
     return views if mean is None else normalize_views(views, mean, std)
 
 
