@@ -7,6 +7,34 @@ import os
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
+
+
+def subprocess_env() -> dict:
+    """The environment for a subprocess run: one thread per process, unbuffered, no rendezvous variables."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, script: str = RUN_NET):
+    """``script args`` in ``nproc`` processes (torchrun, gloo), every tensor collective checked as NCCL checks it
+    (``tests/collective_check.py``). With ``check``: asserts exit status 0 and that every rank ran checked
+    collectives. Returns the ``CompletedProcess`` (text output captured)."""
+    import re
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           os.path.join(ROOT, "tests", "collective_check.py"), script, *map(str, args)]
+    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        found = re.findall(r"collective_check: (\d+) checked calls on rank (\d+)", proc.stderr)
+        assert sorted(int(r) for _, r in found) == list(range(nproc)), found
+        assert all(int(n) > 0 for n, _ in found), found
+    return proc
 
 
 def load_script(relpath: str):

@@ -116,7 +116,7 @@ def test_model_compile_trains_and_tests_end_to_end(tmp_path):
                         num_frames=24)
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_net.py"), "--cfg",
                            os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml"), "NUM_GPUS", "1",
-                           "MODEL.COMPILE", "True", "TRAIN.MIXED_PRECISION", "True", "OUTPUT_DIR", str(tmp_path / "o"),
+                           "MODEL.COMPILE", "True", "TRAIN.PRECISION", "auto", "OUTPUT_DIR", str(tmp_path / "o"),
                            "DATA.PATH_TO_DATA_DIR", data, "DATA.PATH_PREFIX", data, "DATA.MAKE_SYNTHETIC", "False",
                            "SOLVER.MAX_EPOCH", "1", "TRAIN.EVAL_PERIOD", "1", "DATA_LOADER.NUM_WORKERS", "1"],
                           capture_output=True, text=True, timeout=600)

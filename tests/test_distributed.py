@@ -1,6 +1,7 @@
-"""Training at scale on the CPU: a 2-process torchrun run (gloo), and exact resume after a kill.
+"""Training at scale on the CPU: 2-process torchrun runs (gloo) with every tensor collective checked as NCCL checks
+it (tests/collective_check.py), and exact resume after a kill.
 
-Both launch tools/run_net.py in subprocesses, as a user would.
+Each launches tools/run_net.py in subprocesses, as a user would.
 """
 
 import json
@@ -13,6 +14,7 @@ import time
 import pytest
 import torch
 
+from helpers import torchrun
 from hiera_video.prep.synthetic import make_motion_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,11 +52,9 @@ def _stats(out, split="train"):
     return [json.loads(line) for line in open(out / "stats.jsonl") if json.loads(line)["split"] == split]
 
 
-def _torchrun(*args):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", RUN_NET, *args]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+def _torchrun(*args, nproc=2):
+    """tools/run_net.py in ``nproc`` processes, each tensor collective checked as under NCCL."""
+    return torchrun(args, nproc=nproc, timeout=600)
 
 
 def test_torchrun_two_processes_train_and_test(data, tmp_path):

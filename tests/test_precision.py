@@ -22,7 +22,7 @@ def test_precision_choices(monkeypatch):
     assert dtype_for(CPU, "auto") is None  # avx512_bf16 without AMX: bf16 measured slower, so fp32
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
     assert dtype_for(CPU, "auto") is torch.bfloat16
-    assert dtype_for(torch.device("cuda"), "auto", mixed_precision=False) is None
+    assert dtype_for(torch.device("cuda"), "auto", train_precision="fp32") is None
     with pytest.raises(ValueError, match="TEST.PRECISION must be one of"):
         dtype_for(CPU, "int8")
     with autocast_for(CPU, "bf16"):

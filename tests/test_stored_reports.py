@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import ROOT
+from helpers import ROOT, RUN_NET, subprocess_env, torchrun
 from hiera_video.evaluation.multiview import ensemble_probs
 from hiera_video.evaluation.report import write_test_report
 from hiera_video.evaluation.view_logits import csv_wanted, load_view_logits, to_frame
@@ -161,17 +161,12 @@ def test_torchrun_uneven_shards_count_every_view_once(tmp_path):
     model = build_task(cfg).build_model()
     ckpt = str(tmp_path / "ckpt.pyth")
     save_checkpoint(ckpt, make_checkpoint_state(model, torch.optim.SGD(model.parameters(), lr=0.1), None, 1, cfg))
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    run_net = os.path.join(ROOT, "tools", "run_net.py")
-    outs = {}
-    for name, launcher in (("ddp", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "3"]),
-                           ("one", [])):
-        outs[name] = tmp_path / name
-        proc = subprocess.run([sys.executable, *launcher, run_net, "--cfg", quick, *common, "OUTPUT_DIR",
-                               str(outs[name]), "TEST.CHECKPOINT_FILE_PATH", ckpt], env=env, capture_output=True,
-                              text=True, timeout=900)
+    outs = {name: tmp_path / name for name in ("ddp", "one")}
+    args = ["--cfg", quick, *common, "TEST.CHECKPOINT_FILE_PATH", ckpt]
+    procs = {"ddp": torchrun([*args, "OUTPUT_DIR", str(outs["ddp"])], nproc=3),
+             "one": subprocess.run([sys.executable, RUN_NET, *args, "OUTPUT_DIR", str(outs["one"])],
+                                   env=subprocess_env(), capture_output=True, text=True, timeout=900)}
+    for proc in procs.values():
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert len([x for x in proc.stdout.splitlines() if x.startswith("top-1 ")]) == 1
     ddp, one = (load_view_logits(str(outs[n] / "test" / "view_logits.npz")) for n in ("ddp", "one"))

@@ -74,8 +74,13 @@ def check_config(cfg: CfgNode) -> List[str]:
     if cfg.TEST.SAVE_VIEW_LOGITS not in ("auto", "npz", "csv", "both", "none"):
         raise ConfigError(f"TEST.SAVE_VIEW_LOGITS must be auto, npz, csv, both or none, got "
                           f"{cfg.TEST.SAVE_VIEW_LOGITS!r}")
-    if cfg.TEST.PRECISION not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"TEST.PRECISION must be auto, fp32, bf16 or fp16, got {cfg.TEST.PRECISION!r}")
+    for key in ("TRAIN.PRECISION", "TEST.PRECISION"):
+        if _get(cfg, key) not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"{key} must be auto, fp32, bf16 or fp16, got {_get(cfg, key)!r}")
+    if isinstance(cfg.NUM_GPUS, bool) or cfg.NUM_GPUS not in (0, 1):
+        raise ConfigError(f"NUM_GPUS must be 0 (the CPU) or 1 (one GPU per process), got {cfg.NUM_GPUS!r}: for N GPUs "
+                          f"launch 'torchrun --nproc_per_node N tools/run_net.py ... NUM_GPUS 1'")
+    _check(cfg, "DIST_TIMEOUT_MINUTES", lambda v: v > 0, "positive (minutes)")
     if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
         raise ConfigError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS!r}")
     for key in ("DATA.MEAN", "DATA.STD"):

@@ -12,8 +12,8 @@ from fvcore.common.config import CfgNode
 
 _C = CfgNode()
 
-# Number of GPUs per process group member; 0 runs on the CPU. Under torchrun each
-# process drives one GPU (LOCAL_RANK) and the world size comes from the launcher.
+# GPUs per process: 1 (a GPU) or 0 (the CPU). For N GPUs launch N processes (torchrun --nproc_per_node N, or
+# tools/submit_slurm.py): each drives one GPU and the world size comes from the launcher.
 _C.NUM_GPUS = 1
 # Where checkpoints, stats, TensorBoard files and test reports go.
 _C.OUTPUT_DIR = "./output"
@@ -24,6 +24,12 @@ _C.LOG_PERIOD = 10
 _C.TENSORBOARD = True
 # Distributed backend for torch.distributed ("nccl" on GPUs, "gloo" on CPU).
 _C.DIST_BACKEND = "nccl"
+# How long (minutes) a collective waits for the other processes before the run fails with a timeout (e.g. while
+# rank 0 writes a checkpoint of a large model); PyTorch's own NCCL default is 10.
+_C.DIST_TIMEOUT_MINUTES = 30.0
+# TF32 tensor cores for fp32 matmuls and convolutions on CUDA (Ampere and newer; the fp32 parts of mixed precision and
+# TRAIN.PRECISION / TEST.PRECISION fp32): about 10 mantissa bits in the products, fp32 accumulation. False: full fp32.
+_C.CUDA_TF32 = True
 # What the run optimises and predicts: a registered task (hiera_video.engine.tasks: "classification", "mae",
 # "detection").
 _C.TASK = "classification"
@@ -48,8 +54,10 @@ _C.TRAIN.AUTO_RESUME = True
 # Weights to start from (fine-tuning): anything hiera_video.models.read_weights reads: an official or our .pth /
 # .pyth, a .safetensors file, a folder with config.json + model.safetensors, hf-hub:ORG/NAME, or a URL.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
-# Automatic mixed precision (only on CUDA; ignored on the CPU).
-_C.TRAIN.MIXED_PRECISION = True
+# Training precision: "auto" (bf16 autocast where bf16 is native: GPUs with bf16 (Ampere and newer) and CPUs with AMX;
+# fp16 autocast with a gradient scaler on older GPUs; fp32 on other CPUs), or "bf16", "fp16" (with the gradient
+# scaler), "fp32" on any device.
+_C.TRAIN.PRECISION = "auto"
 # Forward/backward passes per optimizer step: a step sees TRAIN.BATCH_SIZE x GRAD_ACCUM_STEPS
 # clips (x AUG.NUM_SAMPLE), and SOLVER.BASE_LR is the learning rate of that step.
 _C.TRAIN.GRAD_ACCUM_STEPS = 1
@@ -76,7 +84,7 @@ _C.TEST.SPLIT = "test"
 # at most 50,000 video x view rows), "npz", "csv", "both" or "none" (evaluation/view_logits.py). tools/report.py
 # rebuilds and compares reports from the npz.
 _C.TEST.SAVE_VIEW_LOGITS = "auto"
-# Inference precision of test, validation and tools/demo_net.py: "auto" (CUDA: as TRAIN.MIXED_PRECISION; CPU: bf16
+# Inference precision of test, validation and tools/demo_net.py: "auto" (CUDA: as TRAIN.PRECISION; CPU: bf16
 # autocast only with AMX, else fp32: bf16 without AMX measured 0.66x as fast), "fp32", "bf16" or "fp16" (autocast).
 _C.TEST.PRECISION = "auto"
 

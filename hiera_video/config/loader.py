@@ -38,7 +38,15 @@ def all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
     return keys
 
 
+#: keys that existed once, with what replaced them (named in the error instead of a guess).
+REPLACED_KEYS = {
+    "TRAIN.MIXED_PRECISION": "TRAIN.PRECISION (auto | bf16 | fp16 | fp32; MIXED_PRECISION True was auto, False fp32)",
+}
+
+
 def _unknown_key_error(key: str, valid: Sequence[str], source: str) -> ConfigKeyError:
+    if key in REPLACED_KEYS:
+        return ConfigKeyError(f"config key '{key}' in {source} was replaced by {REPLACED_KEYS[key]}")
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
     if not close:  # fall back to matching the last component only
         leaf = key.split(".")[-1]

@@ -114,7 +114,7 @@ def _score(p: ActionPredictor, clips: List[torch.Tensor], boxes: List[torch.Tens
         rois.append(torch.cat([torch.full((len(pix), 1), float(b)), pix.float()], dim=1))
     views = normalize_views(torch.stack(fitted).to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
     columns = torch.tensor(p.action_ids()) - 1  # head output i is action id i + 1
-    with test_autocast(p.device, p.cfg.TEST.PRECISION, bool(p.cfg.TRAIN.MIXED_PRECISION)):
+    with test_autocast(p.device, p.cfg.TEST.PRECISION, str(p.cfg.TRAIN.PRECISION)):
         logits = p.model(views, torch.cat(rois).to(p.device))
     scores = logits.float().sigmoid().cpu()[:, columns]
     return list(scores.split([len(b) for b in boxes]))

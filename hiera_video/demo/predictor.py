@@ -62,7 +62,7 @@ class ClipPredictor:
     num_temporal_clips: int
     num_spatial_crops: int
     device: torch.device
-    mixed_precision: bool = False
+    train_precision: str = "auto"
     precision: str = "auto"
     source: str = ""
 
@@ -75,7 +75,7 @@ class ClipPredictor:
     def probabilities(self, views: torch.Tensor) -> torch.Tensor:
         """Softmax ``(N, K)`` float32 on the CPU of normalised views ``(N, C, T, H, W)``."""
         views = views.to(self.device)
-        with test_autocast(self.device, self.precision, self.mixed_precision):
+        with test_autocast(self.device, self.precision, self.train_precision):
             logits = self.model(views)
         return logits.float().softmax(dim=-1).cpu()
 
@@ -208,7 +208,7 @@ def load_predictor(cfg: Optional[CfgNode] = None, model_name: Optional[str] = No
         raise ConfigError(f"views must be (temporal clips >= 1, spatial crops 1 or 3), got ({n_t}, {n_s})")
     predictor = ClipPredictor(model=model, class_names=_names(model, labels_file, cfg if given_cfg else None),
                               num_temporal_clips=int(n_t), num_spatial_crops=int(n_s), device=dev,
-                              mixed_precision=bool(cfg.TRAIN.MIXED_PRECISION), precision=str(cfg.TEST.PRECISION),
+                              train_precision=str(cfg.TRAIN.PRECISION), precision=str(cfg.TEST.PRECISION),
                               source=source or f"official {pcfg.get('tag')} weights", **settings)
     logger.info("demo model %s (%s): %d classes, %d frames at rate %d from %g fps, %d px crops, %d x %d views",
                 name, predictor.source, len(predictor.class_names), predictor.num_frames, predictor.sampling_rate,

@@ -11,15 +11,19 @@ A checkpoint is a dict that ``torch.load(..., weights_only=True)`` can read:
 * ``scaler``: ``GradScaler.state_dict()`` or ``None``,
 * ``epoch``: finished epochs (int),
 * ``cfg``: the run's configuration as a YAML string (``cfg.dump()``),
-* ``rng``: :func:`capture_rng_state` – tensors, ints, floats and strings only,
+* ``rng``: :func:`capture_rng_state` of rank 0 – tensors, ints, floats and strings only,
+* ``rng_per_rank``: every process's :func:`capture_rng_state`, indexed by rank (a list of one in a world of one):
+  each rank resumes with its own states, so ranks keep drawing different augmentations, masks and drop-path after a
+  resume, exactly as in an uninterrupted run,
 * ``ema``: the EMA model's ``state_dict()`` (``MODEL.EMA.ENABLE``) or ``None``,
 * ``best_top1``: the best validation top-1 (percent) so far, or ``None``,
 * ``meta``: what a checkpoint alone needs to predict named classes: ``arch``, ``class_names`` (from
   ``classes.json``, or None) and ``data`` (``num_frames``, ``sampling_rate``, ``fps``, ``crop_size``,
   ``mean``, ``std``); ``create_model(..., checkpoint=path)`` puts them in ``model.pretrained_cfg``.
 
-``checkpoint_best.pyth`` in the same folder is a copy of the epoch checkpoint with the best
-validation top-1; :func:`prune_checkpoints` keeps it and the newest ``TRAIN.CHECKPOINT_KEEP``.
+``checkpoint_best.pyth`` in the same folder holds the checkpoint of the epoch with the best validation metric (a
+hard link to that epoch's file where the filesystem allows, else a copy; written directly when that epoch wrote no
+periodic file); :func:`prune_checkpoints` keeps it and the newest ``TRAIN.CHECKPOINT_KEEP``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = [
     "remove_stale_temp_files",
     "capture_rng_state",
     "restore_rng_state",
+    "rng_state_for_rank",
     "make_checkpoint_state",
     "restore_checkpoint_state",
     "best_checkpoint_path",
@@ -234,28 +239,46 @@ def restore_rng_state(rng: Dict[str, Any]) -> None:
         ))
 
 
+def rng_state_for_rank(state: Dict[str, Any], rank: int, world_size: int) -> Optional[Dict[str, Any]]:
+    """The RNG states that process ``rank`` of ``world_size`` resumes with: its own entry of ``rng_per_rank`` when
+    the checkpoint was written by as many processes; ``rng`` (rank 0's) in a world of one; else None (a different
+    number of processes, or an older checkpoint with rank 0's states only: the caller seeds each rank afresh, since
+    every rank restoring rank 0's states would make all ranks draw the same numbers)."""
+    per_rank = state.get("rng_per_rank")
+    if per_rank and len(per_rank) == world_size:
+        return per_rank[rank]
+    if world_size == 1:
+        return state.get("rng")
+    return None
+
+
 # --------------------------------------------------------------------------- resume
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
 def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
-                          best_top1: Optional[float] = None, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                          best_top1: Optional[float] = None, meta: Optional[Dict[str, Any]] = None,
+                          rng_per_rank: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """The dict :func:`save_checkpoint` should write after ``epoch`` finished epochs.
 
     ``model`` may be DDP-wrapped (its ``.module`` is saved); ``scaler`` may be ``None``
     or disabled (saved as ``None``); ``cfg`` is a CfgNode (dumped to YAML) or a string;
     ``ema`` a ``torch.optim.swa_utils.AveragedModel`` or ``None``; ``meta`` plain data (see the module
-    docstring), ``{}`` when None.
+    docstring), ``{}`` when None; ``rng_per_rank`` every process's :func:`capture_rng_state` indexed by rank
+    (gathered by the caller), ``[this process's]`` when None.
     """
     scaler_state = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
+    rng = capture_rng_state()
+    rng_per_rank = list(rng_per_rank) if rng_per_rank is not None else [rng]
     return {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler_state,
         "epoch": int(epoch),
         "cfg": cfg if isinstance(cfg, str) else cfg.dump(),
-        "rng": capture_rng_state(),
+        "rng": rng_per_rank[0],
+        "rng_per_rank": rng_per_rank,
         "ema": ema.state_dict() if ema is not None else None,
         "best_top1": best_top1,
         "meta": dict(meta or {}),
@@ -263,9 +286,11 @@ def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
 
 
 def restore_checkpoint_state(
-    state: Dict[str, Any], model, optimizer=None, scaler=None, restore_rng: bool = True, ema=None
+    state: Dict[str, Any], model, optimizer=None, scaler=None, restore_rng: bool = True, ema=None,
+    rank: int = 0, world_size: int = 1,
 ) -> int:
-    """Load a checkpoint dict into ``model`` (strict), ``optimizer``, ``scaler``, ``ema`` and the RNGs.
+    """Load a checkpoint dict into ``model`` (strict), ``optimizer``, ``scaler``, ``ema`` and this process's RNGs
+    (:func:`rng_state_for_rank` of ``rank`` / ``world_size``; left alone when it gives None).
 
     An ``ema`` given for a checkpoint without EMA state starts from the restored weights
     (a warning says so).
@@ -293,6 +318,7 @@ def restore_checkpoint_state(
         else:
             logger.warning("checkpoint has no EMA weights; the EMA starts from the restored model")
             ema.module.load_state_dict(_unwrap(model).state_dict())
-    if restore_rng and state.get("rng"):
-        restore_rng_state(state["rng"])
+    rng = rng_state_for_rank(state, rank, world_size) if restore_rng else None
+    if rng:
+        restore_rng_state(rng)
     return int(state["epoch"])

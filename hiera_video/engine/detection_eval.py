@@ -83,7 +83,7 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
         clips = normalize_views(batch["clip"].to(device, non_blocking=True), cfg.DATA.MEAN, cfg.DATA.STD)
         boxes = batch["boxes"].to(device)
         for name, target in targets.items():
-            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.MIXED_PRECISION):
+            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.PRECISION):
                 logits = target.model(clips, boxes)
             parts[name].append(_rows(batch["items"], torch.sigmoid(logits.float()).cpu(), class_ids))
     failed = [f for part in du.all_gather_objects(failed) for f in part]

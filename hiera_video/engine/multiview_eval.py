@@ -95,7 +95,7 @@ def run_multiview_tests(
             views = normalize_views(views, cfg.DATA.MEAN, cfg.DATA.STD)
         ids = torch.tensor(pending_ids, dtype=torch.long)
         for name, target in targets.items():
-            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.MIXED_PRECISION):
+            with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.PRECISION):
                 logits = task.view_scores(target.model, views).float().cpu()  # (N, K)
             if name not in ensemblers:
                 ensemblers[name] = MultiViewEnsembler(num_videos, num_views, logits.shape[1])
@@ -132,8 +132,7 @@ def run_multiview_tests(
     reports = {}
     for name, target in targets.items():  # same order on every process: the collectives pair up
         num_classes = torch.tensor([ensemblers[name].num_classes if name in ensemblers else 0])
-        if world > 1:
-            torch.distributed.all_reduce(num_classes, op=torch.distributed.ReduceOp.MAX)
+        du.all_reduce_max(num_classes)
         if name not in ensemblers:  # this process saw no decodable video
             ensemblers[name] = MultiViewEnsembler(num_videos, num_views, max(int(num_classes), 1))
         ensembler = ensemblers[name]

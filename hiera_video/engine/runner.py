@@ -27,6 +27,7 @@ from hiera_video.data.bad_videos import BadVideosInARowError, check_bad_fraction
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
     best_checkpoint_path,
+    capture_rng_state,
     checkpoint_path,
     last_checkpoint,
     load_resume_checkpoint,
@@ -34,14 +35,16 @@ from hiera_video.engine.checkpoint import (
     prune_checkpoints,
     remove_stale_temp_files,
     restore_checkpoint_state,
+    rng_state_for_rank,
     save_checkpoint,
 )
 from hiera_video.engine.multiview_eval import ModelUnderTest
 from hiera_video.engine.optim import build_optimizer
+from hiera_video.engine.precision import configure_cuda_tf32, needs_grad_scaler
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.train_loop import train_epoch
 from hiera_video.models import CheckpointMismatchError, load_pretrained, read_weights
-from hiera_video.utils.atomic import ensure_dir
+from hiera_video.utils.atomic import atomic_link_or_copy, ensure_dir
 from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger("hiera_video")
@@ -109,8 +112,8 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     """
     model = task.build_model().to(device)
     optimizer = build_optimizer(model, cfg)
-    use_scaler = device.type == "cuda" and cfg.TRAIN.MIXED_PRECISION and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    # fp16 (TRAIN.PRECISION fp16, or auto on a GPU without native bf16) needs loss scaling, on the CPU too
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, str(cfg.TRAIN.PRECISION)))
 
     start_epoch, best_score = 0, None  # the best validation task.metric (kept under "best_top1" in checkpoints)
     resume, state = None, None
@@ -123,9 +126,16 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
         logger.info("initialised from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
     ema = build_ema(model, cfg)
     if resume:
-        start_epoch = restore_checkpoint_state(state, model, optimizer, scaler, ema=ema)
+        rank, world = du.get_rank(), du.get_world_size()
+        start_epoch = restore_checkpoint_state(state, model, optimizer, scaler, ema=ema, rank=rank, world_size=world)
         best_score = state.get("best_top1")
         logger.info("resumed from %s (finished epochs: %d)", resume, start_epoch)
+        if rng_state_for_rank(state, rank, world) is None:
+            saved = len(state.get("rng_per_rank") or [1])
+            logger.warning("%s holds the RNG states of %d process(es), this run has %d: each rank draws from a "
+                           "fresh seed (RNG_SEED + rank, offset by the epoch); augmentations differ from an "
+                           "uninterrupted run", resume, saved, world)
+            seed_everything(int(cfg.RNG_SEED) + 100_003 * start_epoch + rank)
 
     model.set_grad_checkpointing(bool(cfg.MODEL.ACT_CHECKPOINT))
     n_params = sum(p.numel() for p in model.parameters())
@@ -274,20 +284,34 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
                 run.best_score = score
         periodic = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last
         if periodic or improved:
-            if du.is_main_process():
-                state = make_checkpoint_state(model, optimizer, scaler, epoch + 1, cfg, run.ema, run.best_score,
-                                              run.meta)
-                if periodic:
-                    path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
-                    save_checkpoint(path, state)
-                    logger.info("wrote %s", path)
-                if improved:
-                    save_checkpoint(best_checkpoint_path(cfg.OUTPUT_DIR), state)
-                    logger.info("best validation %s so far (%.2f%%): wrote %s", task.metric, run.best_score,
-                                best_checkpoint_path(cfg.OUTPUT_DIR))
-                for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
-                    logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
-            du.barrier()
+            _write_checkpoints(cfg, task, run, epoch, periodic, improved)
+
+
+def _write_checkpoints(cfg: CfgNode, task, run: _TrainState, epoch: int, periodic: bool, improved: bool) -> None:
+    """After epoch ``epoch`` (0-based): the epoch checkpoint (``periodic``) and/or ``checkpoint_best.pyth``
+    (``improved``), written by rank 0 with every rank's RNG states; the best is a link to (or copy of) the epoch file
+    when there is one, never a second serialisation of the state. All processes call it; they wait for rank 0 at a
+    barrier (``DIST_TIMEOUT_MINUTES``)."""
+    rng_per_rank = du.gather_objects(capture_rng_state())  # every rank's states, on rank 0
+    if du.is_main_process():
+        state = make_checkpoint_state(run.model, run.optimizer, run.scaler, epoch + 1, cfg, run.ema, run.best_score,
+                                      run.meta, rng_per_rank=rng_per_rank)
+        best = best_checkpoint_path(cfg.OUTPUT_DIR)
+        if periodic:
+            path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
+            save_checkpoint(path, state)
+            logger.info("wrote %s", path)
+            if improved:
+                how = atomic_link_or_copy(path, best)
+                logger.info("best validation %s so far (%.2f%%): %s (%s of %s)", task.metric, run.best_score, best,
+                            how, os.path.basename(path))
+        elif improved:
+            save_checkpoint(best, state)
+            logger.info("best validation %s so far (%.2f%%): wrote %s", task.metric, run.best_score, best)
+        del state
+        for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
+            logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
+    du.barrier()
 
 
 def read_class_names(cfg: CfgNode, quiet: bool = False) -> Optional[list]:
@@ -376,7 +400,9 @@ def test(cfg: CfgNode, task, device: torch.device, model: Optional[nn.Module] = 
 
 def run(cfg: CfgNode) -> Dict:
     """Run the job ``cfg`` describes; returns ``{"model": ..., "test_report": ... or None}``."""
-    device = du.init_distributed(cfg.NUM_GPUS, cfg.DIST_BACKEND)
+    device = du.init_distributed(cfg.NUM_GPUS, cfg.DIST_BACKEND, float(cfg.DIST_TIMEOUT_MINUTES))
+    if device.type == "cuda":
+        configure_cuda_tf32(bool(cfg.CUDA_TF32))
     try:
         if du.is_main_process():
             ensure_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")

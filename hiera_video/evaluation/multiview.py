@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.distributed as dist
+
+from hiera_video.utils.distributed import all_reduce_sum
 
 __all__ = ["MultiViewEnsembler", "ensemble_probs"]
 
@@ -150,20 +151,11 @@ class MultiViewEnsembler:
     def all_reduce(self, group=None) -> None:
         """Sum logit sums and counts over all processes (no-op when not distributed).
 
-        Every process must call it. With the NCCL backend the tensors travel through
-        the current CUDA device; the result stays on the CPU.
+        Every process must call it. The tensors travel through the backend's device
+        (``utils.distributed.all_reduce_sum``: the current CUDA device under NCCL); the result stays on the CPU.
         """
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        if dist.get_world_size(group) == 1:
-            return
-        device = torch.device("cpu")
-        if dist.get_backend(group) == "nccl":
-            device = torch.device("cuda", torch.cuda.current_device())
-        for name in ("logit_sum", "count"):
-            t = getattr(self, name).to(device)
-            dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
-            setattr(self, name, t.cpu())
+        all_reduce_sum(self.logit_sum, group)
+        all_reduce_sum(self.count, group)
 
     # ------------------------------------------------------------------ reading
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import BinaryIO, Callable
 
@@ -81,14 +82,49 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    try:  # make the rename itself durable
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make a rename in ``folder`` durable (where the platform and filesystem support it)."""
+    try:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError:  # not supported on every platform / filesystem
+    except OSError:
         pass
+
+
+def atomic_link_or_copy(src: str, dst: str) -> str:
+    """Make ``dst`` hold the content of the (complete) file ``src``, atomically and without reading it where the
+    filesystem allows: a hard link (no bytes copied; ``src`` and ``dst`` then share one inode, and deleting either
+    name leaves the other intact), else a copy. Built under a temp name beside ``dst`` and renamed onto it.
+
+    Returns:
+        ``"link"`` or ``"copy"``: how ``dst`` was made.
+    """
+    folder, name = os.path.split(os.path.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    os.remove(tmp)  # os.link needs a free name; mkstemp only reserved a unique one
+    how = "link"
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # a filesystem without hard links, or src on another device
+            how = "copy"
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    finally:  # also when dst already was a link to src (rename of two links to one file leaves both in place)
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+    _fsync_dir(folder)
+    return how
 
 
 def atomic_write_text(path: str, text: str) -> None:
