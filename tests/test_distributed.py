@@ -6,6 +6,7 @@ Each launches tools/run_net.py in subprocesses, as a user would.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,3 +129,77 @@ def test_torchrun_mae_pretrain_then_finetune_then_multiview_test(data, tmp_path)
     report = json.loads((ft / "test" / "report.json").read_text())
     assert report["num_videos"] == 6 and report["num_views"] == 6 and report["failed"] == []
     assert sum(line.startswith("top-1 ") for line in proc.stdout.splitlines()) == 1
+
+
+def _rng_per_rank(path):
+    return torch.load(path, weights_only=True)["rng_per_rank"]
+
+
+def _same_rng(a, b) -> bool:
+    return (torch.equal(a["torch"], b["torch"]) and torch.equal(a["python"]["state"], b["python"]["state"])
+            and torch.equal(a["numpy"]["keys"], b["numpy"]["keys"]) and a["numpy"]["pos"] == b["numpy"]["pos"])
+
+
+def test_each_rank_resumes_with_its_own_rng_states(data, tmp_path):
+    """2-process MAE pretraining (a random mask per clip and per step, drawn from each rank's torch RNG): a run resumed
+    from the epoch-1 checkpoint (all a run killed in epoch 2 leaves) ends epoch 2 with every rank's RNG states equal to
+    an uninterrupted run's and different between the ranks, with the same epoch-2 loss. Restoring rank 0's states on
+    every rank (the old behaviour) fails both: the ranks would draw the same masks after the resume."""
+    import shutil
+
+    args = ("TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "2", "TEST.ENABLE", "False", "MASK.RATIO", "0.5",
+            "MASK.DECODER_DEPTH", "1", "MASK.DECODER_EMBED_DIM", "32", "MASK.DECODER_NUM_HEADS", "1",
+            "MASK.VIS_PERIOD", "0", "TRAIN.CHECKPOINT_PERIOD", "1", "MODEL.DROP_PATH_RATE", "0.1")
+    full = tmp_path / "full"
+    _torchrun(*_args(data, full, *args, cfg=MAE_QUICKSTART))
+    cut = tmp_path / "cut"
+    (cut / "checkpoints").mkdir(parents=True)
+    shutil.copy(full / "checkpoints" / "checkpoint_epoch_00001.pyth", cut / "checkpoints")
+    _torchrun(*_args(data, cut, *args, cfg=MAE_QUICKSTART))
+    assert [s["epoch"] for s in _stats(cut)] == [2]  # resumed: only epoch 2 ran
+    assert _stats(cut)[0]["loss"] == pytest.approx(_stats(full)[1]["loss"], rel=1e-6)
+    ran, ref = (_rng_per_rank(d / "checkpoints" / "checkpoint_epoch_00002.pyth") for d in (cut, full))
+    assert len(ran) == len(ref) == 2
+    assert all(_same_rng(a, b) for a, b in zip(ran, ref))
+    assert not _same_rng(ran[0], ran[1]) and not _same_rng(ref[0], ref[1])
+    first = _rng_per_rank(full / "checkpoints" / "checkpoint_epoch_00001.pyth")
+    assert not _same_rng(first[1], ran[1])  # epoch 2 did draw
+
+
+def test_bad_video_streak_on_one_rank_stops_every_rank_with_its_message(data, tmp_path):
+    """Two processes started as SLURM starts them (env:// rendezvous, no torchrun agent to kill the survivors): the
+    rank whose batch holds the one undecodable training video (DATA.MAX_RETRIES 0: a streak of one) and the rank
+    that saw nothing both stop at once with the same one-line error naming the video and the rank, status 2; neither
+    waits in a collective until the process-group timeout."""
+    import shutil
+    import socket
+
+    from helpers import subprocess_env
+
+    own = tmp_path / "data"
+    shutil.copytree(data, own)
+    broken = own / "videos" / "train" / "move_left_0002.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "collective_check.py"), RUN_NET,
+           *_args(str(own), tmp_path / "out", "TRAIN.BATCH_SIZE", "8", "SOLVER.MAX_EPOCH", "1", "TEST.ENABLE", "False",
+                  "TRAIN.EVAL_PERIOD", "0", "DATA.MAX_RETRIES", "0", "DIST_TIMEOUT_MINUTES", "3")]
+    start = time.time()
+    procs = [subprocess.Popen(cmd, env=dict(subprocess_env(), RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert time.time() - start < 150  # far below the 3-minute timeout: nobody waited for it
+    lines = []
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 2, err[-3000:]
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, err[-3000:]
+        lines.append(errors[0])
+    assert lines[0] == lines[1]  # one message, the same on both ranks
+    assert "1 videos failed to decode in a row" in lines[0] and str(broken) in lines[0]
+    assert re.search(r"\(on rank [01] of 2\)$", lines[0]), lines[0]
+    bad = (tmp_path / "out" / "train_bad_videos.csv").read_text()  # written by rank 0, whichever rank met it
+    assert str(broken) in bad

@@ -79,3 +79,60 @@ def test_bf16_and_fp16_multiview_tests_stay_within_tolerance_of_fp32(tmp_path):
         assert errors[name] <= bound, (name, errors[name])
         assert torch.equal(pa.argmax(1)[clear], ensemble_probs(b).argmax(1)[clear])
     assert errors["fp16"] < errors["bf16"]
+
+
+def test_train_precision_choices(monkeypatch):
+    """TRAIN.PRECISION auto: bf16 where it is native, fp16 + GradScaler on GPUs that only emulate bf16 (V100, T4:
+    ``is_bf16_supported()`` says True there, ``including_emulation=False`` says False), fp32 on CPUs without AMX."""
+    gpu = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert precision.train_dtype(gpu, "auto") is torch.float16 and precision.needs_grad_scaler(gpu, "auto")
+    assert dtype_for(gpu, "auto", train_precision="auto") is torch.float16  # the test follows training on CUDA
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert precision.train_dtype(gpu, "auto") is torch.bfloat16 and not precision.needs_grad_scaler(gpu, "auto")
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: False)
+    assert precision.train_dtype(CPU, "auto") is None and not precision.needs_grad_scaler(CPU, "auto")
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
+    assert precision.train_dtype(CPU, "auto") is torch.bfloat16
+    for device in (CPU, gpu):
+        assert precision.train_dtype(device, "fp32") is None
+        assert precision.train_dtype(device, "bf16") is torch.bfloat16
+        assert precision.train_dtype(device, "fp16") is torch.float16 and precision.needs_grad_scaler(device, "fp16")
+    with pytest.raises(ValueError, match="TRAIN.PRECISION must be one of"):
+        precision.train_dtype(CPU, "amp")
+
+
+def test_fp16_train_epoch_with_grad_scaler_on_the_cpu(tmp_path):
+    """The project's own train_epoch with TRAIN.PRECISION fp16 and a GradScaler on the CPU: the forward runs in fp16;
+    a scale of 2^20 overflows the first steps' fp16 gradients, so the scaler skips them (halving its scale each
+    time) and the EMA is updated only on the steps that were taken."""
+    from hiera_video.config import load_config
+    from hiera_video.engine.optim import build_optimizer
+    from hiera_video.engine.runner import build_ema
+    from hiera_video.engine.tasks import build_task
+    from hiera_video.engine.train_loop import train_epoch
+
+    from helpers import ROOT
+
+    cfg = load_config(os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml"), [
+        "TRAIN.PRECISION", "fp16", "NUM_GPUS", "0", "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32",
+        "DATA.TEST_CROP_SIZE", "32", "MODEL.EMA.ENABLE", "True", "SOLVER.WARMUP_EPOCHS", "0.0",
+        "OUTPUT_DIR", str(tmp_path)])
+    torch.manual_seed(0)
+    task = build_task(cfg)
+    model = task.build_model()
+    optimizer = build_optimizer(model, cfg)
+    ema = build_ema(model, cfg)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**20, growth_interval=1000)
+    head_dtypes = []
+    model.head.register_forward_hook(lambda m, i, o: head_dtypes.append(o.dtype))
+    gen = torch.Generator().manual_seed(0)
+    loader = [{"clip": torch.randn(2, 3, 4, 32, 32, generator=gen), "label": torch.tensor([0, 1])} for _ in range(8)]
+    before = [p.detach().clone() for p in model.parameters()]
+    stats, bad, _ = train_epoch(cfg, model, task, loader, optimizer, scaler, 0, CPU, None, ema)
+    skipped = stats["skipped_steps"]
+    assert set(head_dtypes) == {torch.float16} and len(head_dtypes) == 8
+    assert 1 <= skipped < 8 and scaler.get_scale() == 2.0**20 * 0.5**skipped
+    assert int(ema.n_averaged) == 8 - skipped
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert bad == [] and torch.isfinite(torch.tensor(stats["loss"]))

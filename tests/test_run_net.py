@@ -227,15 +227,22 @@ def test_validation_is_off_for_a_header_only_frame_list(tmp_path):
     assert val.TEST.SPLIT == "val" and val.TEST.NUM_ENSEMBLE_VIEWS == val.TEST.NUM_SPATIAL_CROPS == 1
 
 
-def test_ema_best_and_last_k_checkpoints(motion_data, tmp_path):
+def test_ema_best_and_last_k_checkpoints(motion_data, tmp_path, monkeypatch):
     """MODEL.EMA: validated and tested alongside the raw weights, saved in checkpoints; TRAIN.CHECKPOINT_KEEP
-    keeps the newest K epoch checkpoints plus checkpoint_best.pyth (the best validation top-1)."""
+    keeps the newest K epoch checkpoints plus checkpoint_best.pyth (the best validation top-1), which is a link to its
+    epoch's file, never a second serialisation."""
     import torch
 
+    from hiera_video.engine import runner
+
+    written = []
+    real_save = runner.save_checkpoint
+    monkeypatch.setattr(runner, "save_checkpoint", lambda path, state: written.append(path) or real_save(path, state))
     out = tmp_path / "ema"
     argv = small_run(motion_data, out, "SOLVER.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_KEEP", "2",
                      "MODEL.EMA.ENABLE", "True", "MODEL.EMA.DECAY", "0.5", "TEST.NUM_ENSEMBLE_VIEWS", "1")
     assert run_net.main(argv) == 0
+    assert [os.path.basename(p) for p in written] == [f"checkpoint_epoch_0000{e}.pyth" for e in (1, 2, 3)]
     ckpts = sorted(os.listdir(out / "checkpoints"))
     assert ckpts == ["checkpoint_best.pyth", "checkpoint_epoch_00002.pyth", "checkpoint_epoch_00003.pyth"]
     stats = [json.loads(line) for line in open(out / "stats.jsonl")]
@@ -244,6 +251,11 @@ def test_ema_best_and_last_k_checkpoints(motion_data, tmp_path):
     best = torch.load(out / "checkpoints" / "checkpoint_best.pyth", weights_only=True)
     assert best["best_top1"] == max(val.values())
     assert best["epoch"] == min(e for e, t in val.items() if t == max(val.values()))  # the first epoch reaching it
+    best_stat = os.stat(out / "checkpoints" / "checkpoint_best.pyth")
+    if best["epoch"] >= 2:  # its epoch file is kept: one inode, two names
+        assert best_stat.st_ino == os.stat(out / "checkpoints" / f"checkpoint_epoch_{best['epoch']:05d}.pyth").st_ino
+    else:  # epoch 1's file was pruned; the link survives it
+        assert best_stat.st_nlink == 1
     last = torch.load(out / "checkpoints" / "checkpoint_epoch_00003.pyth", weights_only=True)
     ema = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
     assert ema.keys() == last["model"].keys() and int(last["ema"]["n_averaged"]) > 1

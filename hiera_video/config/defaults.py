@@ -26,7 +26,7 @@ _C.TENSORBOARD = True
 _C.DIST_BACKEND = "nccl"
 # How long (minutes) a collective waits for the other processes before the run fails with a timeout (e.g. while
 # rank 0 writes a checkpoint of a large model); PyTorch's own NCCL default is 10.
-_C.DIST_TIMEOUT_MINUTES = 30.0
+_C.DIST_TIMEOUT_MINUTES = 30
 # TF32 tensor cores for fp32 matmuls and convolutions on CUDA (Ampere and newer; the fp32 parts of mixed precision and
 # TRAIN.PRECISION / TEST.PRECISION fp32): about 10 mantissa bits in the products, fp32 accumulation. False: full fp32.
 _C.CUDA_TF32 = True

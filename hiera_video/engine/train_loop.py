@@ -19,13 +19,14 @@ from hiera_video.data.bad_videos import BadVideosInARowError
 from hiera_video.engine import distributed as du
 from hiera_video.engine.optim import lr_at_epoch, set_lr
 from hiera_video.engine.precision import autocast_for, train_dtype
-from hiera_video.utils.errors import ConfigError
+from hiera_video.utils.errors import ConfigError, InputError
 
 logger = logging.getLogger("hiera_video.engine")
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the message names the epoch and iteration."""
+class NonFiniteLossError(InputError, RuntimeError):
+    """The training loss became NaN or infinite (the run diverged: its settings, not a bug); the one-line message
+    names the epoch, the iteration and what to change. ``tools/run_net.py`` prints it as ``error: ...`` (status 2)."""
 
 
 #: what makes a process stop training: nothing, a streak of videos that failed, a loss that is not finite.
@@ -156,8 +157,9 @@ def train_epoch(
                     loss, counts = task.training_loss(model, batch, device)
                 if not math.isfinite(loss.item()):
                     code, message = _NON_FINITE, (
-                        f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; "
-                        "stopping (the last checkpoint in OUTPUT_DIR/checkpoints is intact)")
+                        f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; stopping (the "
+                        "last checkpoint in OUTPUT_DIR/checkpoints is intact; a lower SOLVER.BASE_LR, a longer "
+                        "SOLVER.WARMUP_EPOCHS or SOLVER.CLIP_GRAD_L2NORM may help)")
             stop_if_any_process_must(code, message, bad, partial)
             scaler.scale(loss / passes).backward()
         grad_norm: Optional[float] = None
