@@ -18,17 +18,18 @@ def subprocess_env() -> dict:
     return env
 
 
-def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, script: str = RUN_NET):
+def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, script: str = RUN_NET, env=None):
     """``script args`` in ``nproc`` processes (torchrun, gloo), every tensor collective checked as NCCL checks it
     (``tests/collective_check.py``). With ``check``: asserts exit status 0 and that every rank ran checked
-    collectives. Returns the ``CompletedProcess`` (text output captured)."""
+    collectives. ``env``: extra environment variables. Returns the ``CompletedProcess`` (text output captured)."""
     import re
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            os.path.join(ROOT, "tests", "collective_check.py"), script, *map(str, args)]
-    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, env={**subprocess_env(), **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         found = re.findall(r"collective_check: (\d+) checked calls on rank (\d+)", proc.stderr)

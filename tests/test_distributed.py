@@ -53,9 +53,9 @@ def _stats(out, split="train"):
     return [json.loads(line) for line in open(out / "stats.jsonl") if json.loads(line)["split"] == split]
 
 
-def _torchrun(*args, nproc=2):
+def _torchrun(*args, nproc=2, env=None):
     """tools/run_net.py in ``nproc`` processes, each tensor collective checked as under NCCL."""
-    return torchrun(args, nproc=nproc, timeout=600)
+    return torchrun(args, nproc=nproc, timeout=600, env=env)
 
 
 def test_torchrun_two_processes_train_and_test(data, tmp_path):
@@ -203,3 +203,22 @@ def test_bad_video_streak_on_one_rank_stops_every_rank_with_its_message(data, tm
     assert re.search(r"\(on rank [01] of 2\)$", lines[0]), lines[0]
     bad = (tmp_path / "out" / "train_bad_videos.csv").read_text()  # written by rank 0, whichever rank met it
     assert str(broken) in bad
+
+
+def test_compile_with_activation_checkpointing_under_ddp(data, tmp_path):
+    """MODEL.COMPILE True with MODEL.ACT_CHECKPOINT True in a 2-process DDP run (gloo; backend aot_eager: Dynamo,
+    the DDP optimizer's bucket split and AOTAutograd without kernel generation). Dynamo's DDP optimizer once rejected
+    the checkpoint higher-order ops (pytorch#104674); here it splits the graph with them into buckets, and one epoch
+    gives the loss and weights of the same run in eager mode."""
+    common = ("TRAIN.BATCH_SIZE", "4", "SOLVER.MAX_EPOCH", "1", "TRAIN.EVAL_PERIOD", "0", "TEST.ENABLE", "False",
+              "MODEL.ACT_CHECKPOINT", "True", "MODEL.COMPILE_BACKEND", "aot_eager")
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    _torchrun(*_args(data, eager, *common))
+    proc = _torchrun(*_args(data, compiled, *common, "MODEL.COMPILE", "True"), env={"TORCH_LOGS": "ddp_graphs"})
+    split = proc.stderr[proc.stderr.index("---split graph---"):]
+    assert "tag_activation_checkpoint" in split and "submod_1" in split  # checkpointed blocks, several buckets
+    assert _stats(compiled)[0]["loss"] == pytest.approx(_stats(eager)[0]["loss"], rel=1e-5)
+    a, b = (torch.load(d / "checkpoints" / "checkpoint_epoch_00001.pyth", weights_only=True)["model"]
+            for d in (eager, compiled))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)

@@ -188,8 +188,11 @@ _C.MODEL.ARCH = "hiera_base_16x224"
 # Activation checkpointing of every Hiera block in training (less memory, one more forward pass).
 _C.MODEL.ACT_CHECKPOINT = False
 # torch.compile the model for training (not for validation or testing); the first steps are slow while it
-# compiles. Checkpoints keep the uncompiled model's keys.
+# compiles. Checkpoints keep the uncompiled model's keys. Works under DDP and with MODEL.ACT_CHECKPOINT.
 _C.MODEL.COMPILE = False
+# torch.compile backend (timm's --torchcompile): "inductor" (generated kernels), or e.g. "aot_eager" (no code
+# generation: for checking a set-up quickly).
+_C.MODEL.COMPILE_BACKEND = "inductor"
 _C.MODEL.NUM_CLASSES = 400
 # Stochastic depth rate, linearly increasing over blocks.
 _C.MODEL.DROP_PATH_RATE = 0.0

@@ -144,7 +144,7 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     if du.get_world_size() > 1:
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.MODEL.COMPILE:  # checkpoints keep saving `model`, so their keys stay the official ones
-        train_model = torch.compile(train_model)
+        train_model = torch.compile(train_model, backend=str(cfg.MODEL.COMPILE_BACKEND))
 
     dataset = dataset if dataset is not None else task.train_dataset()
     has_test = task.has_test  # a task without labels (MAE pretraining) is never validated
