@@ -305,3 +305,43 @@ def test_cli_writes_report_and_rejects_malformed_rows(tmp_path):
     bad = subprocess.run(cmd, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: ") and "det.csv:2:" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_scores_and_boxes_are_scored_exactly_as_detections_csv_holds_them(tmp_path):
+    """The test report is scored from arrays (no CSV text round trip): they must equal, bit for bit, what pandas reads
+    back from the detections.csv written beside it, for ordinary values, float32 sigmoid outputs, values whose
+    6th-decimal rounding is an exact half in binary (0.0078125 = 2^-7 -> 7812.5e-6) and values a hair either side of a
+    half; and the report must be the one tools/ava_eval.py-style scoring of that file gives."""
+    import io
+
+    from hiera_video.evaluation.detection_report import (
+        DETECTION_COLUMNS,
+        detections_csv,
+        round_as_written,
+        score_detections,
+    )
+
+    rng = np.random.default_rng(0)
+    halves = (rng.integers(0, 10**6, 2000) + 0.5) / 1e6
+    values = np.concatenate([rng.random(20000), rng.random(2000).astype(np.float32).astype(np.float64), halves,
+                             np.nextafter(halves, 0), np.nextafter(halves, 1), [0.0078125, 0.5, 1.0, 0.0, 2.0**-20]])
+    text = pd.DataFrame({"v": values}).to_csv(header=False, index=False, float_format="%.6f")
+    read = pd.read_csv(io.StringIO(text), header=None)[0].to_numpy()
+    assert np.array_equal(round_as_written(values), read)
+    assert round_as_written(np.array([0.0078125]))[0] == 0.007812  # half to even, as printf
+
+    n = 400
+    boxes = np.sort(rng.random((n, 2, 2)), axis=1).reshape(n, 4)[:, [0, 2, 1, 3]]
+    det = pd.DataFrame({"video_id": rng.choice(["a1", "b2"], n), "timestamp": rng.integers(902, 906, n),
+                        "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
+                        "action_id": rng.integers(1, 4, n), "score": rng.choice(halves, n)})
+    gt = det.sample(60, random_state=0)[DETECTION_COLUMNS[:-1]].copy()
+    gt[["x1", "y1", "x2", "y2"]] += rng.normal(0, 0.02, (60, 4))
+    report = score_detections(str(tmp_path), gt, det, [1, 2, 3], {1: "a", 2: "b", 3: "c"})
+    written = pd.read_csv(tmp_path / "detections.csv", header=None, names=DETECTION_COLUMNS,
+                          dtype={"video_id": str})
+    assert written.to_csv() == pd.read_csv(io.StringIO(detections_csv(det)), header=None, names=DETECTION_COLUMNS,
+                                           dtype={"video_id": str}).to_csv()
+    for col in ("x1", "y1", "x2", "y2", "score"):
+        assert np.array_equal(written[col].to_numpy(), round_as_written(det[col].to_numpy()))
+    assert report["mAP"] == frame_map(gt, written, [1, 2, 3]).summary({1: "a", 2: "b", 3: "c"})["mAP"]

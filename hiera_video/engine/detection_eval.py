@@ -1,16 +1,23 @@
 """Action-detection test: every keyframe's proposals scored once, frame-mAP@0.5 and the report.
 
 Each process scores a strided shard of the keyframes (``range(rank, N, world)``: disjoint, nothing padded or
-repeated, so under torchrun every keyframe is scored exactly once); the detection rows are gathered on the main
-process, which scores them against the dataset's ground truth (``evaluation.detection_report.score_detections``)
-and writes the report. A keyframe whose frames fail is listed under ``failed`` and gets no detections: its ground
-truth still counts, so the mAP is never inflated by skipping. Clips travel as uint8 and are normalised on the device.
+repeated, so under torchrun every keyframe is scored exactly once) and keeps its results compact: per box the
+keyframe, the box and one score per class (:class:`ShardDetections`). They are gathered on the main process only,
+which expands them to detection rows, scores them against the dataset's ground truth
+(``evaluation.detection_report.score_detections``), writes the report and broadcasts it (a few kB) to the other
+processes. A keyframe whose frames fail is listed under ``failed`` and gets no detections: its ground truth still
+counts, so the mAP is never inflated by skipping. Clips travel as uint8 and are normalised on the device.
+
+Memory at full AVA v2.2 val size (57k keyframes, about 150k proposals, 60 classes): a process other than the main one
+holds only its shard's arrays (``150k / world`` boxes x (60 float64 scores + 4 coordinates) ~ 9 MB / world); the main
+process holds the gathered arrays (~ 80 MB) and, while scoring, the 9 M detection rows (~ 0.6 GB, as before, when
+every process held them all).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+from typing import Dict, List, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,24 +30,50 @@ from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.data.transforms import normalize_views
 from hiera_video.engine import distributed as du
 from hiera_video.engine.precision import test_autocast
-from hiera_video.evaluation.detection_report import DETECTION_COLUMNS, score_detections
+from hiera_video.evaluation.detection_report import score_detections
 
 logger = logging.getLogger("hiera_video.engine")
 
-__all__ = ["run_detection_tests"]
+__all__ = ["ShardDetections", "run_detection_tests"]
 
 
-def _rows(items: List[dict], probs: torch.Tensor, class_ids: np.ndarray) -> pd.DataFrame:
-    """Detection rows (one per box and scored class) for the boxes of ``items``, in order; ``probs (K, C)``."""
-    boxes = torch.cat([it["proposals"] for it in items]).numpy().astype(np.float64)  # (K, 4) normalised
-    vids = np.concatenate([[it["video_id"]] * len(it["proposals"]) for it in items])
-    secs = np.concatenate([[it["timestamp"]] * len(it["proposals"]) for it in items]).astype(np.int64)
-    scores = probs[:, class_ids - 1].numpy().astype(np.float64)  # (K, len(class_ids))
-    k, c = scores.shape
-    return pd.DataFrame({"video_id": np.repeat(vids, c), "timestamp": np.repeat(secs, c),
-                         "x1": np.repeat(boxes[:, 0], c), "y1": np.repeat(boxes[:, 1], c),
-                         "x2": np.repeat(boxes[:, 2], c), "y2": np.repeat(boxes[:, 3], c),
-                         "action_id": np.tile(class_ids, k), "score": scores.reshape(-1)})
+class ShardDetections(NamedTuple):
+    """One process's detections, one entry per box: ``video_id (K,)`` str, ``timestamp (K,)`` int64 seconds,
+    ``boxes (K, 4)`` float64 x1y1x2y2 normalised to [0, 1], ``scores (K, C)`` float64 sigmoid scores of ``class_ids``
+    (``(C,)`` int64 label-map ids)."""
+
+    video_id: np.ndarray
+    timestamp: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    @staticmethod
+    def concat(parts: List["ShardDetections"], num_classes: int) -> "ShardDetections":
+        """The parts (batches, or processes' shards) one after the other; empty arrays when there are none."""
+        parts = [p for p in parts if len(p.video_id)]
+        if not parts:
+            return ShardDetections(np.array([], dtype=object), np.zeros(0, np.int64), np.zeros((0, 4)),
+                                   np.zeros((0, num_classes)))
+        return ShardDetections(*(np.concatenate(arrays) for arrays in zip(*parts)))
+
+    def rows(self, class_ids: np.ndarray) -> pd.DataFrame:
+        """Detection rows (``DETECTION_COLUMNS``): one per box and class, boxes in order, classes in ``class_ids``
+        order within a box."""
+        k, c = self.scores.shape
+        return pd.DataFrame({"video_id": np.repeat(self.video_id, c), "timestamp": np.repeat(self.timestamp, c),
+                             "x1": np.repeat(self.boxes[:, 0], c), "y1": np.repeat(self.boxes[:, 1], c),
+                             "x2": np.repeat(self.boxes[:, 2], c), "y2": np.repeat(self.boxes[:, 3], c),
+                             "action_id": np.tile(class_ids, k), "score": self.scores.reshape(-1)})
+
+
+def _batch_detections(items: List[dict], probs: torch.Tensor, class_ids: np.ndarray) -> ShardDetections:
+    """The boxes of ``items`` (in order) with their scores for ``class_ids``; ``probs (K, MODEL.NUM_CLASSES)``."""
+    counts = [len(it["proposals"]) for it in items]
+    return ShardDetections(
+        video_id=np.repeat(np.array([it["video_id"] for it in items], dtype=object), counts),
+        timestamp=np.repeat(np.array([int(it["timestamp"]) for it in items], dtype=np.int64), counts),
+        boxes=torch.cat([it["proposals"] for it in items]).numpy().astype(np.float64),
+        scores=probs[:, class_ids - 1].numpy().astype(np.float64))
 
 
 @torch.no_grad()
@@ -52,7 +85,8 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
     Scores are the sigmoid of the logits for the label map's classes (``action_id - 1`` of the ``MODEL.NUM_CLASSES``
     outputs). Each report (``score_detections``: ``mAP``, ``per_class``, ``groups``, ``num_keyframes``,
     ``num_boxes``, ``failed``, + the target's ``extra``) is written by the main process to the target's
-    ``out_dir`` (``detections.csv``, ``report.json``, ``report.md``, ``per_class_ap.png``).
+    ``out_dir`` (``detections.csv``, ``report.json``, ``report.md``, ``per_class_ap.png``) from the detections of
+    every process, gathered on it alone, and broadcast to the others.
 
     Returns:
         name -> report (the same on every process).
@@ -73,7 +107,7 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
         shard, batch_size=max(int(cfg.TEST.BATCH_SIZE) // world, 1), shuffle=False,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS, collate_fn=collate_detection,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda")
-    parts: Dict[str, List[pd.DataFrame]] = {name: [] for name in targets}
+    parts: Dict[str, List[ShardDetections]] = {name: [] for name in targets}
     failed: List[dict] = []
     for batch in tqdm(loader, desc=desc, disable=not du.is_main_process(), dynamic_ncols=True):
         failed += [{"video_id": f["video_id"], "timestamp": int(f["timestamp"]), "path": f["path"],
@@ -85,18 +119,21 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
         for name, target in targets.items():
             with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.PRECISION):
                 logits = target.model(clips, boxes)
-            parts[name].append(_rows(batch["items"], torch.sigmoid(logits.float()).cpu(), class_ids))
+            parts[name].append(_batch_detections(batch["items"], torch.sigmoid(logits.float()).cpu(), class_ids))
     failed = [f for part in du.all_gather_objects(failed) for f in part]
     reports = {}
-    empty = pd.DataFrame({c: pd.Series(dtype=object if c == "video_id" else "float64") for c in DETECTION_COLUMNS})
-    for name, target in targets.items():  # same order on every process
-        gathered = du.all_gather_objects(pd.concat(parts[name], ignore_index=True) if parts[name] else empty)
-        detections = pd.concat(gathered, ignore_index=True)
-        out_dir = target.out_dir if du.is_main_process() else None
-        extra = {**(target.extra or {}), **dataset.counts}
-        reports[name] = score_detections(
-            out_dir, dataset.groundtruth, detections, dataset.label_map.ids, dataset.label_map.names,
-            excluded=dataset.excluded, max_detections_per_frame=int(cfg.AVA.MAX_DETECTIONS_PER_FRAME),
-            failed=failed, extra=extra)
+    for name, target in targets.items():  # same order on every process: the collectives pair up
+        shard = ShardDetections.concat(parts[name], len(class_ids))
+        parts[name] = []
+        gathered = du.gather_objects(shard)  # the list on the main process, None elsewhere
+        report = None
+        if gathered is not None:
+            detections = ShardDetections.concat(gathered, len(class_ids)).rows(class_ids)
+            del gathered
+            report = score_detections(
+                target.out_dir, dataset.groundtruth, detections, dataset.label_map.ids, dataset.label_map.names,
+                excluded=dataset.excluded, max_detections_per_frame=int(cfg.AVA.MAX_DETECTIONS_PER_FRAME),
+                failed=failed, extra={**(target.extra or {}), **dataset.counts})
+        reports[name] = du.broadcast_object(report)
     check_bad_fraction(len(failed), len(dataset), cfg.DATA.MAX_BAD_FRACTION, desc)
     return reports
