@@ -411,3 +411,53 @@ def test_initialisation_follows_official():
     assert 0.9 * bound < w.abs().max() <= bound
     assert abs(model.mask_token.std().item() - 0.02) < 0.004
     assert abs(model.decoder_pos_embed.std().item() - 0.02) < 0.002
+
+
+def test_fixed_count_gathers_give_the_boolean_indexing_results(tiny_pair, monkeypatch):
+    """The kept tokens, the decoder's kept units and the scored (dropped) tokens are gathered / scattered with counts
+    fixed by the mask ratio (no data-dependent shapes, no host sync in a step): the whole MAE step - loss, pred,
+    label and every gradient - is bit-identical to the same model with the official boolean indexing put back."""
+    import hiera_video.models.hiera as hiera_mod
+    import hiera_video.models.mae as mae_mod
+
+    model = tiny_pair[0].train()
+    x = torch.randn(3, 3, 8, 64, 64, generator=torch.Generator().manual_seed(4))
+
+    def step():
+        torch.manual_seed(7)  # the same random mask and drop path in both runs
+        model.zero_grad()
+        out = model(x, mask_ratio=0.75)
+        out[0].backward()
+        return [t.detach().clone() for t in out], [p.grad.clone() for p in model.parameters()]
+
+    gathered, grads = step()
+
+    def take_kept_tokens(t, mask, mu_size, num_kept=None):
+        keep = mask[:, None, :].expand(t.shape[0], mu_size, mask.shape[1])
+        return t.view(t.shape[0], mu_size, -1, t.shape[-1])[keep].view(t.shape[0], -1, t.shape[-1])
+
+    def put_kept_units(full, mask, t):
+        full = full.clone()
+        full[mask] = t.reshape(-1, *t.shape[2:])
+        return full
+
+    monkeypatch.setattr(hiera_mod, "take_kept_tokens", take_kept_tokens)
+    monkeypatch.setattr(mae_mod, "_put_kept_units", put_kept_units)
+    monkeypatch.setattr(mae_mod, "_take", lambda t, where, count=None: t[where])
+    indexed, ref_grads = step()
+    units = math.prod(model.mask_spatial_shape)
+    dropped = units - model.num_kept_units(0.75)
+    assert gathered[1].shape[0] == 3 * dropped * math.prod(model.mask_unit_spatial_shape_final)
+    for a, b in zip(gathered, indexed):
+        assert torch.equal(a, b)
+    for a, b in zip(grads, ref_grads):
+        assert torch.equal(a, b)
+
+
+def test_an_mae_step_traces_to_one_graph():
+    """With fixed-count gathers (and no generator in Reroll) Dynamo captures the whole MAE step, mask drawing
+    included, as one graph: no graph break, so MODEL.COMPILE compiles all of it (boolean indexing made 20 graphs)."""
+    model = create_model(TINY, input_size=(4, 32, 32), decoder_depth=1, decoder_embed_dim=32, decoder_num_heads=1,
+                         mask_ratio=0.5).train()
+    explained = torch._dynamo.explain(model)(torch.randn(2, 3, 4, 32, 32))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons

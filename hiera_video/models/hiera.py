@@ -25,6 +25,28 @@ from .blocks import CONV_BY_DIMS, DropPath, Head, HieraBlock, MaskUnitAttention,
 from .layout import Reroll, Unroll, check_geometry
 
 
+def kept_unit_indices(mask: torch.Tensor, num_kept: Optional[int] = None) -> torch.Tensor:
+    """Indices ``[B, K]`` (ascending) of the ``True`` entries of ``mask [B, U]``, every row holding ``K`` of them.
+
+    ``K`` is ``num_kept`` when given (no host sync), else read from the first row. A stable sort puts the ``True``
+    entries first in index order, so gathering with these indices takes exactly the elements (and order) that
+    boolean indexing ``x[mask]`` takes, with a shape fixed by ``K`` instead of by the mask's content.
+    """
+    if num_kept is None:
+        num_kept = int(mask[0].sum())
+    return torch.argsort((~mask.bool()).to(torch.int8), dim=1, stable=True)[:, :num_kept]
+
+
+def take_kept_tokens(x: torch.Tensor, mask: torch.Tensor, mu_size: int, num_kept: Optional[int] = None) -> torch.Tensor:
+    """The tokens of the kept mask units: ``x [B, N, C]`` (unrolled order: the mask-unit index varies fastest, so
+    ``x`` is ``[B, mu_size, U, C]``) -> ``[B, mu_size * K, C]``, ``K`` kept units per row (``mask [B, U]``, True =
+    keep). The same tokens in the same order as the official boolean indexing ``x[mask]``, gathered with a fixed K."""
+    batch, channels = x.shape[0], x.shape[-1]
+    kept = kept_unit_indices(mask, num_kept)  # [B, K] ascending
+    index = kept[:, None, :, None].expand(batch, mu_size, kept.shape[1], channels)
+    return x.view(batch, mu_size, -1, channels).gather(2, index).reshape(batch, -1, channels)
+
+
 class Hiera(nn.Module):
     """Hiera backbone + mean-pool + LayerNorm + linear head (official ``hiera.Hiera``).
 
@@ -204,7 +226,8 @@ class Hiera(nn.Module):
         return x
 
     def forward_tokens(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                       return_intermediates: bool = False) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+                       return_intermediates: bool = False,
+                       num_kept: Optional[int] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """Run the encoder without pooling or head.
 
         Args:
@@ -213,6 +236,9 @@ class Hiera(nn.Module):
                 number of units. Dropped units are zeroed before the patch conv and their tokens removed.
             return_intermediates: also collect each stage's output via ``Reroll`` (official layout:
                 ``[B, *grid_i, C_i]`` without mask, ``[B, kept_units, *mu_i, C_i]`` with mask).
+            num_kept: units ``mask`` keeps per row, when the caller knows it (MAE: ``int(U * (1 - ratio))``);
+                None reads it from ``mask`` (one device-to-host copy). The kept tokens are gathered with this fixed
+                count: no boolean indexing, so no data-dependent shapes (``torch.compile`` keeps one graph).
 
         Returns:
             ``(tokens, intermediates)``: tokens ``[B, N_last, C_last]`` in unrolled order (spatial order once
@@ -228,10 +254,7 @@ class Hiera(nn.Module):
         x = self.patch_embed(x, mask.view(batch, 1, *self.mask_spatial_shape) if mask is not None else None)
         x = self.unroll(x + self.get_pos_embed())
         if mask is not None:
-            channels = x.shape[-1]
-            # mask unit index varies fastest: [B, N, C] -> [B, mu_size, units, C]; keep rows -> [B, N_kept, C]
-            keep = mask[:, None, :].expand(batch, self.mu_size, mask.shape[1])
-            x = x.view(batch, self.mu_size, -1, channels)[keep].view(batch, -1, channels)
+            x = take_kept_tokens(x, mask, self.mu_size, num_kept)  # [B, N, C] -> [B, N_kept, C]
         intermediates: List[torch.Tensor] = []
         ends = set(self.stage_ends)
         for i, block in enumerate(self.blocks):

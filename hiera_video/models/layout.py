@@ -204,7 +204,7 @@ class Reroll(nn.Module):
             x = x.view(batch, *strides_flat, *rest, channels)
             # [B, s^1_*, .., s^k_*, r_*, C] -> [B, (r_d, s^k_d, .., s^1_d)_d, C] -> [B, *grid, C]
             return x.permute(perm).reshape(batch, *size, channels)
-        mu_shape = [math.prod(step[d] for step in schedule) for d in range(num_dims)]
+        mu_shape = [math.prod([step[d] for step in schedule]) for d in range(num_dims)]
         # [B, N, C] -> [B, s^1_*, .., s^k_*, R, C] (R = kept mask units, flat)
         x = x.view(batch, *strides_flat, -1, channels)
         rest_axis = 1 + num_steps * num_dims

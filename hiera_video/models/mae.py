@@ -37,10 +37,27 @@ import torch
 import torch.nn as nn
 
 from .blocks import CONV_BY_DIMS, HieraBlock
-from .hiera import Hiera
+from .hiera import Hiera, kept_unit_indices
 from .layout import undo_windowing
 from .weights import EXTRA_ARGS  # noqa: F401  (ours only: mask_ratio, norm_pix_loss)
 
+
+
+def _take(x: torch.Tensor, where: torch.Tensor, count: Optional[int] = None) -> torch.Tensor:
+    """``x[where]`` for ``x [B, N, P]`` and ``where [B, N]`` bool with ``count`` True entries in every row, as a
+    gather of fixed shape ``[B * count, P]``: the same elements in the same order (batch-major, ascending), no
+    data-dependent shape. ``count`` None reads it from the first row (one host sync)."""
+    batch, _, p = x.shape
+    index = kept_unit_indices(where, count)  # [B, count] ascending
+    return x.gather(1, index[..., None].expand(batch, index.shape[1], p)).reshape(-1, p)
+
+
+def _put_kept_units(full: torch.Tensor, mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``full [B, U, *mu, D]`` with the kept units (``mask [B, U]``, True = keep) replaced by ``x [B, K, *mu, D]`` in
+    ascending unit order: the official ``full[mask] = x``, as a scatter whose shape is fixed by ``K``."""
+    kept = kept_unit_indices(mask, x.shape[1])  # [B, K] ascending: the order forward_tokens kept them in
+    index = kept.view(*kept.shape, *[1] * (x.ndim - 2)).expand(x.shape)
+    return full.scatter(1, index, x)
 
 
 def apply_fusion_head(head: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -184,8 +201,9 @@ class MaskedAutoencoderHiera(Hiera):
                              f"{self.input_size}; need 0 < kept < {units}")
         return kept
 
-    def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """Raise ``ValueError`` unless ``mask [B, U]`` keeps the same number ``0 < kept < U`` of units per row."""
+    def _check_mask(self, mask: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """``(mask as bool, kept units per row)``; raises ``ValueError`` unless ``mask [B, U]`` keeps the same number
+        ``0 < kept < U`` of units in every row (a caller's mask: read once on the host)."""
         units = math.prod(self.mask_spatial_shape)
         if mask.ndim != 2 or mask.shape[1] != units:
             raise ValueError(f"mask must be [B, num_mask_units={units}], got {list(mask.shape)}")
@@ -193,7 +211,7 @@ class MaskedAutoencoderHiera(Hiera):
         if len(set(kept)) > 1 or not 0 < kept[0] < units:
             raise ValueError(f"mask must keep the same number of units in every row, at least 1 and fewer than "
                              f"{units}; kept per row: {kept}")
-        return mask.bool()
+        return mask.bool(), int(kept[0])
 
     def forward_encoder(self, x: torch.Tensor, mask_ratio: float,
                         mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -212,11 +230,12 @@ class MaskedAutoencoderHiera(Hiera):
             ValueError: a ratio or mask that keeps no unit or every unit, or unequal rows.
         """
         if mask is None:
-            self.num_kept_units(mask_ratio)
+            kept = self.num_kept_units(mask_ratio)
             mask = self.random_mask(x.shape[0], mask_ratio, device=x.device)
         else:
-            mask = self._check_mask(mask)
-        _, stages = self.forward_tokens(x, mask, return_intermediates=True)  # [B, kept, *mu_i, C_i] each
+            mask, kept = self._check_mask(mask)
+        # [B, kept, *mu_i, C_i] each; the kept count is known, so no shape depends on the mask's content
+        _, stages = self.forward_tokens(x, mask, return_intermediates=True, num_kept=kept)
         # Stages after the last q-pool share the last one's grid: fuse the q-pooled stages and the last one.
         fused: List[torch.Tensor] = stages[: self.q_pool] + stages[-1:]
         latent = sum(apply_fusion_head(head, f) for head, f in zip(self.multi_scale_fusion_heads, fused))
@@ -239,7 +258,7 @@ class MaskedAutoencoderHiera(Hiera):
         mu, dim = x.shape[2:-1], x.shape[-1]
         # mask token [1, 1, D] -> [1, 1, *1, D] -> [B, U, *mu, D]; kept units overwritten (batch-major, unit order)
         full = self.mask_token.to(x.dtype).view(1, 1, *[1] * len(mu), dim).expand(batch, units, *mu, dim).clone()
-        full[mask] = x.reshape(-1, *mu, dim)  # [B, kept, *mu, D] -> [B*kept, *mu, D]
+        full = _put_kept_units(full, mask, x)  # [B, kept, *mu, D] into their units of [B, U, *mu, D]
         full = undo_windowing(full, self.tokens_spatial_shape_final, self.mask_unit_spatial_shape_final)
         # [B, *grid, D] -> [B, N, D]
         x = full.reshape(batch, -1, dim) + self.decoder_pos_embed
@@ -302,7 +321,8 @@ class MaskedAutoencoderHiera(Hiera):
             grid = grid.repeat_interleave(int(repeat), dim=axis + 1)  # a unit covers `repeat` tokens on this axis
         return grid.reshape(mask.shape[0], -1)
 
-    def get_pixel_label(self, x: torch.Tensor, masked: torch.Tensor, norm: Optional[bool] = None) -> torch.Tensor:
+    def get_pixel_label(self, x: torch.Tensor, masked: torch.Tensor, norm: Optional[bool] = None,
+                        num_masked: Optional[int] = None) -> torch.Tensor:
         """Pixel targets of the ``masked`` prediction tokens (official ``get_pixel_label_2d`` / ``_3d``).
 
         Args:
@@ -310,23 +330,26 @@ class MaskedAutoencoderHiera(Hiera):
             masked: bool ``[B, N]``, True = a token whose unit was *dropped* (the official toggled mask).
             norm: per-patch normalisation ``(p - mean) / sqrt(var + 1e-6)`` with the unbiased variance over
                 the patch's ``P`` values; None = ``self.norm_pix_loss``.
+            num_masked: True entries per row of ``masked`` (the same in every row) when the caller knows it;
+                None reads it from ``masked``.
 
         Returns:
             ``[M, P]``: ``M = masked.sum()`` patches of :meth:`patchify`'s layout, batch-major then raster order.
         """
-        label = self.patchify(x)[masked]  # [B, N, P] -> [M, P]
+        label = _take(self.patchify(x), masked, num_masked)  # [B, N, P] -> [M, P]
         if self.norm_pix_loss if norm is None else norm:
             mean = label.mean(dim=-1, keepdim=True)
             var = label.var(dim=-1, keepdim=True)
             label = (label - mean) / (var + 1.0e-6) ** 0.5
         return label
 
-    def forward_loss(self, x: torch.Tensor, pred: torch.Tensor,
-                     masked: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_loss(self, x: torch.Tensor, pred: torch.Tensor, masked: torch.Tensor,
+                     num_masked: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """MSE on the dropped positions (official ``forward_loss``): ``pred [B, N, P]``, ``masked [B, N]``
-        (True = dropped) -> ``(loss scalar, pred [M, P], label [M, P])``, ``M = masked.sum()``."""
-        label = self.get_pixel_label(x, masked)
-        pred = pred[masked]  # [B, N, P] -> [M, P]
+        (True = dropped, ``num_masked`` per row when known) -> ``(loss scalar, pred [M, P], label [M, P])``,
+        ``M = masked.sum()``. The dropped tokens are gathered with a fixed count (no boolean indexing)."""
+        label = self.get_pixel_label(x, masked, num_masked=num_masked)
+        pred = _take(pred, masked, num_masked)  # [B, N, P] -> [M, P]
         return ((pred - label) ** 2).mean(), pred, label
 
     def forward(self, x: torch.Tensor, mask_ratio: Optional[float] = None,
@@ -352,5 +375,7 @@ class MaskedAutoencoderHiera(Hiera):
         x = self._check_input(x)
         latent, mask = self.forward_encoder(x, self.mask_ratio if mask_ratio is None else mask_ratio, mask)
         pred, visible = self.forward_decoder(latent, mask)
-        loss, pred, label = self.forward_loss(x, pred, ~visible)
+        tokens_per_unit = math.prod(self.mask_unit_spatial_shape_final)
+        num_masked = pred.shape[1] - latent.shape[1] * tokens_per_unit  # fixed by the kept count: no host sync
+        loss, pred, label = self.forward_loss(x, pred, ~visible, num_masked)
         return loss, pred, label, mask
