@@ -63,9 +63,9 @@ def test_compile_trains_and_checkpoints_keep_official_keys(tmp_path, monkeypatch
 
     compiled, real_compile = [], torch.compile
 
-    def eager_compile(module, **kw):  # dynamo tracing without Inductor's minutes of C++ builds on a CPU
-        compiled.append((type(module).__name__, module.grad_checkpointing))
-        return real_compile(module, backend="eager", **kw)
+    def eager_compile(module, **kw):  # MODEL.COMPILE_BACKEND eager: dynamo without Inductor's C++ builds on a CPU
+        compiled.append((type(module).__name__, module.grad_checkpointing, kw.get("backend")))
+        return real_compile(module, **kw)
 
     monkeypatch.setattr(runner.torch, "compile", eager_compile)
     data = str(tmp_path / "data")
@@ -77,10 +77,10 @@ def test_compile_trains_and_checkpoints_keep_official_keys(tmp_path, monkeypatch
             "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "2", "DATA.TRAIN_CROP_SIZE", "32",
             "DATA.TEST_CROP_SIZE", "32", "DATA_LOADER.NUM_WORKERS", "0", "TRAIN.BATCH_SIZE", "3",
             "SOLVER.MAX_EPOCH", "1", "SOLVER.WARMUP_EPOCHS", "0.5", "TRAIN.EVAL_PERIOD", "0", "TEST.ENABLE", "False",
-            "MODEL.COMPILE", "True", "MODEL.ACT_CHECKPOINT", "True"]
+            "MODEL.COMPILE", "True", "MODEL.COMPILE_BACKEND", "eager", "MODEL.ACT_CHECKPOINT", "True"]
     assert run_net.main(argv) == 0
     monkeypatch.undo()
-    assert compiled == [("Hiera", True)]  # MODEL.ACT_CHECKPOINT reached the model that was compiled
+    assert compiled == [("Hiera", True, "eager")]  # MODEL.ACT_CHECKPOINT reached the model that was compiled
     state = torch.load(out / "checkpoints" / "checkpoint_epoch_00001.pyth", weights_only=True)
     fresh = create_model("hiera_tiny_16x224", num_classes=6, input_size=(4, 32, 32))
     assert set(state["model"]) == set(fresh.state_dict())  # no _orig_mod. prefixes
