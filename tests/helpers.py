@@ -18,10 +18,12 @@ def subprocess_env() -> dict:
     return env
 
 
-def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, script: str = RUN_NET, env=None):
+def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, script: str = RUN_NET, env=None,
+             tensor_collectives: bool = True):
     """``script args`` in ``nproc`` processes (torchrun, gloo), every tensor collective checked as NCCL checks it
     (``tests/collective_check.py``). With ``check``: asserts exit status 0 and that every rank ran checked
-    collectives. ``env``: extra environment variables. Returns the ``CompletedProcess`` (text output captured)."""
+    collectives (when ``tensor_collectives``; a test-only run has object collectives only). ``env``: extra environment
+    variables. Returns the ``CompletedProcess`` (text output captured)."""
     import re
     import subprocess
     import sys
@@ -34,7 +36,7 @@ def torchrun(args, nproc: int = 2, timeout: int = 900, check: bool = True, scrip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         found = re.findall(r"collective_check: (\d+) checked calls on rank (\d+)", proc.stderr)
         assert sorted(int(r) for _, r in found) == list(range(nproc)), found
-        assert all(int(n) > 0 for n, _ in found), found
+        assert all((int(n) > 0) == tensor_collectives for n, _ in found), found
     return proc
 
 

@@ -1,11 +1,13 @@
 """Multi-view test: every video decoded once, its views batched through the model(s), views ensembled.
 
 Views are ``TEST.NUM_ENSEMBLE_VIEWS`` temporal clips x ``TEST.NUM_SPATIAL_CROPS``
-spatial crops; the dataset yields all views of one video at a time (one decode).
-Views from consecutive videos are packed into forward passes of up to
-``TEST.BATCH_SIZE / world_size`` clips. Each process tests a strided shard of the
-videos; per-view logits are summed across processes with ``all_reduce`` and the
-main process writes the report. Videos that fail to decode are excluded from
+spatial crops; the dataset yields all views of one video at a time (one decode), copied to the device once
+(asynchronously from pinned memory) and packed with the views of the next videos into forward passes of up to
+``TEST.BATCH_SIZE / world_size`` clips. Each process tests a strided shard of the videos
+(``range(rank, N, world)``) into an ensembler of its shard's size; the shards are gathered on the main process
+only, which writes the report and broadcasts it (a few kB) to the others. Per-view logits take
+``4 * N * V * K`` bytes on the main process (Kinetics-400 val, 20k videos x 15 views: about 0.5 GB) and that
+divided by the world size on the others. Videos that fail to decode are excluded from
 accuracy and listed under ``failed``; nothing is substituted. Partial (truncated) videos are scored on the
 frames that decode and listed under ``partial`` (``{path, reason}``).
 """
@@ -13,7 +15,7 @@ frames that decode and listed under ``partial`` (``{path, reason}``).
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -38,6 +40,22 @@ class ModelUnderTest(NamedTuple):
     extra: Optional[dict] = None
 
 
+def _merge_shards(shards: List[tuple], num_videos: int, num_views: int) -> Tuple[MultiViewEnsembler, torch.Tensor]:
+    """The whole test from the processes' shards ``(labels, logit_sum, count)`` (rank ``r`` holds videos
+    ``r, r + world, ...``; ``logit_sum`` None: it decoded no video): an ensembler of every video and their labels."""
+    world = len(shards)
+    num_classes = max((s[1].shape[-1] for s in shards if s[1] is not None), default=1)
+    ensembler = MultiViewEnsembler(num_videos, num_views, num_classes)
+    labels = torch.full((num_videos,), -1, dtype=torch.long)
+    for rank, (shard_labels, logit_sum, count) in enumerate(shards):
+        n = len(range(rank, num_videos, world))
+        labels[rank::world] = shard_labels[:n]
+        if logit_sum is not None:
+            ensembler.logit_sum[rank::world] = logit_sum[:n]
+            ensembler.count[rank::world] = count[:n]
+    return ensembler, labels
+
+
 @torch.no_grad()
 def run_multiview_tests(
     cfg: CfgNode,
@@ -60,7 +78,7 @@ def run_multiview_tests(
         class_names: names indexed by label; adds per-class accuracy to the reports.
 
     Returns:
-        name -> report dict (same on every process).
+        name -> report dict (same on every process: written by the main process, broadcast to the others).
 
     Raises:
         TooManyBadVideosError: after all reports are written, if too many videos failed.
@@ -71,15 +89,16 @@ def run_multiview_tests(
     num_videos = dataset.num_videos
     num_views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
     chunk = max(cfg.TEST.BATCH_SIZE // world, 1)
-    shard = torch.utils.data.Subset(dataset, list(range(rank, num_videos, world)))
+    mine = list(range(rank, num_videos, world))  # video i is entry i // world of this process's shard
+    shard = torch.utils.data.Subset(dataset, mine)
     loader = torch.utils.data.DataLoader(
         shard,
         batch_size=None,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda",
     )
-    ensemblers: Dict[str, MultiViewEnsembler] = {}
-    labels = torch.full((num_videos,), -1, dtype=torch.long)
+    ensemblers: Dict[str, MultiViewEnsembler] = {}  # over this process's shard
+    labels = torch.full((max(len(mine), 1),), -1, dtype=torch.long)
     paths: List[str] = [r.path for r in dataset.records]
     view_ids = None
     failed: List[dict] = []
@@ -90,7 +109,7 @@ def run_multiview_tests(
     def flush():
         if not pending_views:
             return
-        views = torch.cat(pending_views).to(device, non_blocking=True)  # (N, C, T, H, W)
+        views = torch.cat(pending_views)  # (N, C, T, H, W), on the device already
         if views.dtype == torch.uint8:  # items travel as uint8 (4x less to copy); normalise on the device
             views = normalize_views(views, cfg.DATA.MEAN, cfg.DATA.STD)
         ids = torch.tensor(pending_ids, dtype=torch.long)
@@ -98,13 +117,13 @@ def run_multiview_tests(
             with test_autocast(device, cfg.TEST.PRECISION, cfg.TRAIN.PRECISION):
                 logits = task.view_scores(target.model, views).float().cpu()  # (N, K)
             if name not in ensemblers:
-                ensemblers[name] = MultiViewEnsembler(num_videos, num_views, logits.shape[1])
+                ensemblers[name] = MultiViewEnsembler(max(len(mine), 1), num_views, logits.shape[1])
             ensemblers[name].add(ids[:, 0], ids[:, 1], logits)
         pending_views.clear()
         pending_ids.clear()
 
     for item in tqdm(loader, desc=desc, disable=not du.is_main_process(), dynamic_ncols=True):
-        idx = int(item["index"])
+        idx = int(item["index"]) // world  # this video's entry in the shard
         labels[idx] = int(item["label"])
         if item["error"] is not None:
             failed.append({"path": item["path"], "error": item["error"]})
@@ -112,7 +131,7 @@ def run_multiview_tests(
         if item.get("partial"):  # truncated: scored on the frames that decode, and listed
             partial.append({"path": item["path"], "reason": item["partial"]})
         view_ids = item["view_ids"]
-        views = item["views"]  # (V, C, T, H, W)
+        views = item["views"].to(device, non_blocking=True)  # (V, C, T, H, W): one copy per video, from pinned memory
         for v in range(views.shape[0]):
             pending_views.append(views[v : v + 1])
             pending_ids.append((idx, v))
@@ -120,9 +139,6 @@ def run_multiview_tests(
                 flush()
     flush()
 
-    # Merge across processes. Shards are disjoint, so summing (label + 1) recovers each label.
-    if world > 1:
-        du.all_reduce_sum(labels.add_(1)).sub_(1)
     failed = [f for part in du.all_gather_objects(failed) for f in part]
     partial = [f for part in du.all_gather_objects(partial) for f in part]
     view_ids = next((v for v in du.all_gather_objects(view_ids) if v is not None), None)
@@ -131,25 +147,25 @@ def run_multiview_tests(
     failed_paths = {f["path"] for f in failed}
     reports = {}
     for name, target in targets.items():  # same order on every process: the collectives pair up
-        num_classes = torch.tensor([ensemblers[name].num_classes if name in ensemblers else 0])
-        du.all_reduce_max(num_classes)
-        if name not in ensemblers:  # this process saw no decodable video
-            ensemblers[name] = MultiViewEnsembler(num_videos, num_views, max(int(num_classes), 1))
-        ensembler = ensemblers[name]
-        ensembler.all_reduce()
-        evaluated = ensembler.complete() & torch.tensor([p not in failed_paths for p in paths])
-        reports[name] = write_test_report(
-            target.out_dir if du.is_main_process() else None,
-            paths=paths,
-            labels=labels,
-            view_logits=ensembler.view_logits,
-            view_ids=[tuple(v) for v in view_ids],
-            evaluated=evaluated,
-            failed=failed,
-            class_names=class_names,
-            extra={**(target.extra or {}), "partial": partial},
-            save_view_logits=cfg.TEST.SAVE_VIEW_LOGITS,
-            view_counts=ensembler.count,
-        )
+        part = ensemblers.get(name)
+        shards = du.gather_objects((labels, part.logit_sum, part.count) if part is not None else (labels, None, None))
+        report = None
+        if shards is not None:  # the main process: every process's shard, by rank
+            ensembler, all_labels = _merge_shards(shards, num_videos, num_views)
+            evaluated = ensembler.complete() & torch.tensor([p not in failed_paths for p in paths])
+            report = write_test_report(
+                target.out_dir,
+                paths=paths,
+                labels=all_labels,
+                view_logits=ensembler.view_logits,
+                view_ids=[tuple(v) for v in view_ids],
+                evaluated=evaluated,
+                failed=failed,
+                class_names=class_names,
+                extra={**(target.extra or {}), "partial": partial},
+                save_view_logits=cfg.TEST.SAVE_VIEW_LOGITS,
+                view_counts=ensembler.count,
+            )
+        reports[name] = du.broadcast_object(report)
     check_bad_fraction(len(failed), num_videos, cfg.DATA.MAX_BAD_FRACTION, desc)
     return reports
