@@ -180,6 +180,9 @@ _C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 _C.DATA_LOADER = CfgNode()
 _C.DATA_LOADER.NUM_WORKERS = 4
 _C.DATA_LOADER.PIN_MEMORY = True
+# Keep the loader workers alive for the whole run (training) and between the validations of a run, instead of
+# starting them at every epoch and validation. Training draws stay exact on resume (workers are reseeded per epoch).
+_C.DATA_LOADER.PERSISTENT_WORKERS = True
 
 # ---------------------------------------------------------------------------- model
 _C.MODEL = CfgNode()

@@ -29,6 +29,7 @@ from hiera_video.data.ava import collate_detection
 from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.data.transforms import normalize_views
 from hiera_video.engine import distributed as du
+from hiera_video.engine.loaders import eval_loader
 from hiera_video.engine.precision import test_autocast
 from hiera_video.evaluation.detection_report import score_detections
 
@@ -102,11 +103,7 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
     if len(class_ids) < len(dataset.label_map.ids):
         logger.warning("%s: label map ids above MODEL.NUM_CLASSES %d are never detected: %s", desc,
                        dataset.num_classes, [c for c in dataset.label_map.ids if c > dataset.num_classes])
-    shard = torch.utils.data.Subset(dataset, list(range(rank, len(dataset), world)))
-    loader = torch.utils.data.DataLoader(
-        shard, batch_size=max(int(cfg.TEST.BATCH_SIZE) // world, 1), shuffle=False,
-        num_workers=cfg.DATA_LOADER.NUM_WORKERS, collate_fn=collate_detection,
-        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda")
+    loader = eval_loader(cfg, dataset, max(int(cfg.TEST.BATCH_SIZE) // world, 1), device, collate_detection)
     parts: Dict[str, List[ShardDetections]] = {name: [] for name in targets}
     failed: List[dict] = []
     for batch in tqdm(loader, desc=desc, disable=not du.is_main_process(), dynamic_ncols=True):

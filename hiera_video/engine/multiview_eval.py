@@ -25,6 +25,7 @@ from tqdm import tqdm
 from hiera_video.engine import distributed as du
 from hiera_video.data.bad_videos import check_bad_fraction
 from hiera_video.data.transforms import normalize_views
+from hiera_video.engine.loaders import eval_loader
 from hiera_video.engine.precision import test_autocast
 from hiera_video.evaluation.multiview import MultiViewEnsembler
 from hiera_video.evaluation.report import write_test_report
@@ -90,13 +91,7 @@ def run_multiview_tests(
     num_views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
     chunk = max(cfg.TEST.BATCH_SIZE // world, 1)
     mine = list(range(rank, num_videos, world))  # video i is entry i // world of this process's shard
-    shard = torch.utils.data.Subset(dataset, mine)
-    loader = torch.utils.data.DataLoader(
-        shard,
-        batch_size=None,
-        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
-        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and device.type == "cuda",
-    )
+    loader = eval_loader(cfg, dataset, None, device)  # the videos of `mine`, in order
     ensemblers: Dict[str, MultiViewEnsembler] = {}  # over this process's shard
     labels = torch.full((max(len(mine), 1),), -1, dtype=torch.long)
     paths: List[str] = [r.path for r in dataset.records]

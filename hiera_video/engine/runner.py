@@ -38,6 +38,7 @@ from hiera_video.engine.checkpoint import (
     rng_state_for_rank,
     save_checkpoint,
 )
+from hiera_video.engine.loaders import build_train_loader, keep_eval_loaders
 from hiera_video.engine.multiview_eval import ModelUnderTest
 from hiera_video.engine.optim import build_optimizer
 from hiera_video.engine.precision import configure_cuda_tf32, needs_grad_scaler
@@ -77,29 +78,6 @@ def append_stats(cfg: CfgNode, record: Dict) -> None:
     if du.is_main_process():
         with g_pathmgr.open(os.path.join(cfg.OUTPUT_DIR, "stats.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
-
-
-def _train_loader(cfg: CfgNode, dataset, epoch_seed: int, collate):
-    world = du.get_world_size()
-    if cfg.TRAIN.BATCH_SIZE % world:
-        raise ConfigError(f"TRAIN.BATCH_SIZE ({cfg.TRAIN.BATCH_SIZE}) must be divisible by the {world} processes")
-    per_process = cfg.TRAIN.BATCH_SIZE // world
-    if world > 1:
-        sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=True, seed=cfg.RNG_SEED)
-    else:
-        generator = torch.Generator().manual_seed(epoch_seed)
-        sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=per_process,
-        sampler=sampler,
-        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
-        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and cfg.NUM_GPUS > 0,
-        drop_last=len(dataset) >= cfg.TRAIN.BATCH_SIZE,
-        collate_fn=collate,
-        persistent_workers=False,
-    )
-    return loader, sampler
 
 
 def train(cfg: CfgNode, task, device: torch.device, dataset=None):
@@ -156,7 +134,8 @@ def train(cfg: CfgNode, task, device: torch.device, dataset=None):
     writer = _tensorboard_writer(cfg)
     run = _TrainState(model, train_model, optimizer, scaler, ema, writer, best_score, checkpoint_meta(cfg))
     try:
-        _train_epochs(cfg, task, run, dataset, val_cfg, val_set, start_epoch, device, bad_seen)
+        with keep_eval_loaders():  # the validation loader's workers start once per run
+            _train_epochs(cfg, task, run, dataset, val_cfg, val_set, start_epoch, device, bad_seen)
     finally:
         if writer is not None:
             writer.close()
@@ -242,10 +221,9 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
     (keeping the newest ``TRAIN.CHECKPOINT_KEEP`` and the best)."""
     model, optimizer, scaler, writer = run.model, run.optimizer, run.scaler, run.writer
     partial_seen: Dict[str, str] = {}
+    loader, sampler = build_train_loader(cfg, dataset, task.collate_train)  # once: its workers serve every epoch
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
-        loader, sampler = _train_loader(cfg, dataset, cfg.RNG_SEED + epoch, task.collate_train)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)
         try:
             stats, bad, partial = train_epoch(cfg, run.train_model, task, loader, optimizer, scaler, epoch, device,
                                               writer, run.ema)
