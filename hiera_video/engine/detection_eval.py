@@ -98,7 +98,7 @@ def run_detection_tests(cfg: CfgNode, targets: Dict, dataset, device: torch.devi
     """
     for target in targets.values():
         target.model.eval()
-    world, rank = du.get_world_size(), du.get_rank()
+    world = du.get_world_size()
     class_ids = np.array([c for c in dataset.label_map.ids if c <= dataset.num_classes], dtype=np.int64)
     if len(class_ids) < len(dataset.label_map.ids):
         logger.warning("%s: label map ids above MODEL.NUM_CLASSES %d are never detected: %s", desc,

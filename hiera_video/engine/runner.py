@@ -219,7 +219,7 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
     """Epochs ``start_epoch .. SOLVER.MAX_EPOCH - 1``: train, record stats / bad videos / scalars,
     validate every ``TRAIN.EVAL_PERIOD`` epochs and checkpoint every ``TRAIN.CHECKPOINT_PERIOD``
     (keeping the newest ``TRAIN.CHECKPOINT_KEEP`` and the best)."""
-    model, optimizer, scaler, writer = run.model, run.optimizer, run.scaler, run.writer
+    optimizer, scaler, writer = run.optimizer, run.scaler, run.writer
     partial_seen: Dict[str, str] = {}
     loader, sampler = build_train_loader(cfg, dataset, task.collate_train)  # once: its workers serve every epoch
     for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):

@@ -102,8 +102,8 @@ def train_epoch(
     Returns:
         ``(stats, bad, partial)``: epoch statistics (loss, top-1/top-5 in percent when the task's counts
         have ``top1_correct`` / ``top5_correct``, lr, mean gradient
-        L2 norm before clipping, clips/s, number of replaced bad samples, optimizer steps the gradient scaler
-        skipped) summed over
+        L2 norm before clipping, clips/s, number of replaced bad samples, optimizer steps and those the gradient
+        scaler skipped) summed over
         processes, the ``(path, error)`` of videos that failed to decode on this process (replaced), and the
         ``(path, reason)`` of partial (truncated) videos it used.
 
@@ -120,7 +120,7 @@ def train_epoch(
         raise ConfigError(f"TRAIN.GRAD_ACCUM_STEPS must be >= 1, got {accum}")
     dtype = train_dtype(device, str(cfg.TRAIN.PRECISION))
     sums = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
-    norm_sum, num_steps, skipped_steps = 0.0, 0, 0
+    norm_sum, num_steps, optimizer_steps, skipped_steps = 0.0, 0, 0, 0
     has_acc = False
     bad: List[Tuple[str, str]] = []
     partial: List[Tuple[str, str]] = []
@@ -172,7 +172,7 @@ def train_epoch(
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             skipped = scale is not None and scaler.get_scale() < scale  # inf/nan gradients: no step was taken
-            skipped_steps += int(skipped)
+            optimizer_steps, skipped_steps = optimizer_steps + 1, skipped_steps + int(skipped)
             if ema is not None and not skipped:
                 ema.update_parameters(model.module if hasattr(model, "module") else model)
             if math.isfinite(grad_norm):
@@ -209,6 +209,7 @@ def train_epoch(
         "time_s": elapsed,
         "num_bad_samples": len(bad),
         "num_partial_samples": len(partial),
+        "steps": optimizer_steps,
         "skipped_steps": skipped_steps,
     }
     if num_iters and has_acc:  # tasks that report accuracy counts (classification)
