@@ -136,3 +136,15 @@ def test_fp16_train_epoch_with_grad_scaler_on_the_cpu(tmp_path):
     assert int(ema.n_averaged) == 8 - skipped
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
     assert bad == [] and torch.isfinite(torch.tensor(stats["loss"]))
+
+
+def test_cuda_tf32_switch():
+    """CUDA_TF32 sets the flags cuBLAS and cuDNN read (settable without a GPU); restored afterwards."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        precision.configure_cuda_tf32(True)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        precision.configure_cuda_tf32(False)
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
