@@ -233,11 +233,12 @@ def test_ema_best_and_last_k_checkpoints(motion_data, tmp_path, monkeypatch):
     epoch's file, never a second serialisation."""
     import torch
 
-    from hiera_video.engine import runner
+    from hiera_video.engine import checkpoint
 
     written = []
-    real_save = runner.save_checkpoint
-    monkeypatch.setattr(runner, "save_checkpoint", lambda path, state: written.append(path) or real_save(path, state))
+    real_save = checkpoint.save_checkpoint
+    monkeypatch.setattr(checkpoint, "save_checkpoint",
+                        lambda path, state: written.append(path) or real_save(path, state))
     out = tmp_path / "ema"
     argv = small_run(motion_data, out, "SOLVER.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_KEEP", "2",
                      "MODEL.EMA.ENABLE", "True", "MODEL.EMA.DECAY", "0.5", "TEST.NUM_ENSEMBLE_VIEWS", "1")

@@ -38,8 +38,9 @@ import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.engine import distributed as du
 from hiera_video.models.weights import CheckpointError, read_checkpoint
-from hiera_video.utils.atomic import atomic_write
+from hiera_video.utils.atomic import atomic_link_or_copy, atomic_write
 
 __all__ = [
     "checkpoint_dir",
@@ -57,6 +58,7 @@ __all__ = [
     "restore_checkpoint_state",
     "best_checkpoint_path",
     "prune_checkpoints",
+    "write_epoch_checkpoints",
 ]
 
 logger = logging.getLogger(__name__)
@@ -322,3 +324,37 @@ def restore_checkpoint_state(
     if rng:
         restore_rng_state(rng)
     return int(state["epoch"])
+
+
+# --------------------------------------------------------------------------- writing during training
+def write_epoch_checkpoints(cfg, run, epoch: int, periodic: bool, improved: bool, metric: str = "top1") -> None:
+    """After epoch ``epoch`` (0-based): the epoch checkpoint (``periodic``) and/or ``checkpoint_best.pyth``
+    (``improved``: the validation ``metric`` improved), written by rank 0 with every rank's RNG states; the newest
+    ``TRAIN.CHECKPOINT_KEEP`` epoch files are kept.
+
+    The best is a hard link to (or a copy of) the epoch file when there is one, never a second serialisation of the
+    state. Every process calls it; the others wait for rank 0 at a barrier (``DIST_TIMEOUT_MINUTES``).
+
+    Args:
+        run: the training state (``model``, ``optimizer``, ``scaler``, ``ema``, ``best_score``, ``meta``).
+    """
+    rng_per_rank = du.gather_objects(capture_rng_state())  # every rank's states, on rank 0
+    if du.is_main_process():
+        state = make_checkpoint_state(run.model, run.optimizer, run.scaler, epoch + 1, cfg, run.ema, run.best_score,
+                                      run.meta, rng_per_rank=rng_per_rank)
+        best = best_checkpoint_path(cfg.OUTPUT_DIR)
+        if periodic:
+            path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
+            save_checkpoint(path, state)
+            logger.info("wrote %s", path)
+            if improved:
+                how = atomic_link_or_copy(path, best)
+                logger.info("best validation %s so far (%.2f%%): %s (%s of %s)", metric, run.best_score, best, how,
+                            os.path.basename(path))
+        elif improved:
+            save_checkpoint(best, state)
+            logger.info("best validation %s so far (%.2f%%): wrote %s", metric, run.best_score, best)
+        del state
+        for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
+            logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
+    du.barrier()

@@ -26,17 +26,12 @@ from iopath.common.file_io import g_pathmgr
 from hiera_video.data.bad_videos import BadVideosInARowError, check_bad_fraction
 from hiera_video.engine import distributed as du
 from hiera_video.engine.checkpoint import (
-    best_checkpoint_path,
-    capture_rng_state,
-    checkpoint_path,
     last_checkpoint,
     load_resume_checkpoint,
-    make_checkpoint_state,
-    prune_checkpoints,
     remove_stale_temp_files,
     restore_checkpoint_state,
     rng_state_for_rank,
-    save_checkpoint,
+    write_epoch_checkpoints,
 )
 from hiera_video.engine.loaders import build_train_loader, keep_eval_loaders
 from hiera_video.engine.multiview_eval import ModelUnderTest
@@ -45,7 +40,7 @@ from hiera_video.engine.precision import configure_cuda_tf32, needs_grad_scaler
 from hiera_video.engine.tasks import build_task
 from hiera_video.engine.train_loop import train_epoch
 from hiera_video.models import CheckpointMismatchError, load_pretrained, read_weights
-from hiera_video.utils.atomic import atomic_link_or_copy, ensure_dir
+from hiera_video.utils.atomic import ensure_dir
 from hiera_video.utils.errors import ConfigError
 
 logger = logging.getLogger("hiera_video")
@@ -262,34 +257,7 @@ def _train_epochs(cfg, task, run: _TrainState, dataset, val_cfg, val_set, start_
                 run.best_score = score
         periodic = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or last
         if periodic or improved:
-            _write_checkpoints(cfg, task, run, epoch, periodic, improved)
-
-
-def _write_checkpoints(cfg: CfgNode, task, run: _TrainState, epoch: int, periodic: bool, improved: bool) -> None:
-    """After epoch ``epoch`` (0-based): the epoch checkpoint (``periodic``) and/or ``checkpoint_best.pyth``
-    (``improved``), written by rank 0 with every rank's RNG states; the best is a link to (or copy of) the epoch file
-    when there is one, never a second serialisation of the state. All processes call it; they wait for rank 0 at a
-    barrier (``DIST_TIMEOUT_MINUTES``)."""
-    rng_per_rank = du.gather_objects(capture_rng_state())  # every rank's states, on rank 0
-    if du.is_main_process():
-        state = make_checkpoint_state(run.model, run.optimizer, run.scaler, epoch + 1, cfg, run.ema, run.best_score,
-                                      run.meta, rng_per_rank=rng_per_rank)
-        best = best_checkpoint_path(cfg.OUTPUT_DIR)
-        if periodic:
-            path = checkpoint_path(cfg.OUTPUT_DIR, epoch + 1)
-            save_checkpoint(path, state)
-            logger.info("wrote %s", path)
-            if improved:
-                how = atomic_link_or_copy(path, best)
-                logger.info("best validation %s so far (%.2f%%): %s (%s of %s)", task.metric, run.best_score, best,
-                            how, os.path.basename(path))
-        elif improved:
-            save_checkpoint(best, state)
-            logger.info("best validation %s so far (%.2f%%): wrote %s", task.metric, run.best_score, best)
-        del state
-        for old in prune_checkpoints(cfg.OUTPUT_DIR, int(cfg.TRAIN.CHECKPOINT_KEEP)):
-            logger.info("removed %s (TRAIN.CHECKPOINT_KEEP %d)", old, cfg.TRAIN.CHECKPOINT_KEEP)
-    du.barrier()
+            write_epoch_checkpoints(cfg, run, epoch, periodic, improved, task.metric)
 
 
 def read_class_names(cfg: CfgNode, quiet: bool = False) -> Optional[list]:

@@ -22,29 +22,7 @@ import torch.nn as nn
 import torch.utils.checkpoint
 
 from .blocks import CONV_BY_DIMS, DropPath, Head, HieraBlock, MaskUnitAttention, Mlp, PatchEmbed  # noqa: F401
-from .layout import Reroll, Unroll, check_geometry
-
-
-def kept_unit_indices(mask: torch.Tensor, num_kept: Optional[int] = None) -> torch.Tensor:
-    """Indices ``[B, K]`` (ascending) of the ``True`` entries of ``mask [B, U]``, every row holding ``K`` of them.
-
-    ``K`` is ``num_kept`` when given (no host sync), else read from the first row. A stable sort puts the ``True``
-    entries first in index order, so gathering with these indices takes exactly the elements (and order) that
-    boolean indexing ``x[mask]`` takes, with a shape fixed by ``K`` instead of by the mask's content.
-    """
-    if num_kept is None:
-        num_kept = int(mask[0].sum())
-    return torch.argsort((~mask.bool()).to(torch.int8), dim=1, stable=True)[:, :num_kept]
-
-
-def take_kept_tokens(x: torch.Tensor, mask: torch.Tensor, mu_size: int, num_kept: Optional[int] = None) -> torch.Tensor:
-    """The tokens of the kept mask units: ``x [B, N, C]`` (unrolled order: the mask-unit index varies fastest, so
-    ``x`` is ``[B, mu_size, U, C]``) -> ``[B, mu_size * K, C]``, ``K`` kept units per row (``mask [B, U]``, True =
-    keep). The same tokens in the same order as the official boolean indexing ``x[mask]``, gathered with a fixed K."""
-    batch, channels = x.shape[0], x.shape[-1]
-    kept = kept_unit_indices(mask, num_kept)  # [B, K] ascending
-    index = kept[:, None, :, None].expand(batch, mu_size, kept.shape[1], channels)
-    return x.view(batch, mu_size, -1, channels).gather(2, index).reshape(batch, -1, channels)
+from .layout import Reroll, Unroll, check_geometry, kept_unit_indices, take_kept_tokens  # noqa: F401
 
 
 class Hiera(nn.Module):

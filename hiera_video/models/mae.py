@@ -37,8 +37,8 @@ import torch
 import torch.nn as nn
 
 from .blocks import CONV_BY_DIMS, HieraBlock
-from .hiera import Hiera, kept_unit_indices
-from .layout import undo_windowing
+from .hiera import Hiera
+from .layout import kept_unit_indices, undo_windowing
 from .weights import EXTRA_ARGS  # noqa: F401  (ours only: mask_ratio, norm_pix_loss)
 
 
