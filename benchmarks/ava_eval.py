@@ -43,8 +43,9 @@ AVA60 = [1] + list(range(3, 16)) + [17, 20, 22, 24] + list(range(26, 31)) + [34,
     list(range(45, 50)) + [51, 52, 54] + list(range(56, 71)) + [72, 73, 74] + list(range(76, 81))
 
 
-def write_files(folder: str, keyframes: int, seed: int = 0) -> dict:
-    """Write ``gt.csv``, ``det.csv``, ``excluded.csv`` and ``labels.pbtxt`` for ``keyframes`` keyframes."""
+def write_files(folder: str, keyframes: int, seed: int = 0, decimals: int = 0) -> dict:
+    """Write ``gt.csv``, ``det.csv``, ``excluded.csv`` and ``labels.pbtxt`` for ``keyframes`` keyframes; with
+    ``decimals`` > 0 the scores carry that many decimals (PySlowFast's ``write_results`` writes 4): ties galore."""
     rng = np.random.default_rng(seed)
     assert len(AVA60) == 60, len(AVA60)
     with open(os.path.join(folder, "labels.pbtxt"), "w") as f:
@@ -75,14 +76,18 @@ def write_files(folder: str, keyframes: int, seed: int = 0) -> dict:
                     if cid in actions:
                         scores[k] += 0.5 * rng.random()
                 line = f"{vid},{sec:04d},{jitter[0]:.3f},{jitter[1]:.3f},{jitter[2]:.3f},{jitter[3]:.3f},"
-                det_rows.extend(f"{line}{cid},{float(s)!r}\n" for cid, s in zip(AVA60, scores))
+                det_rows.extend(f"{line}{cid},{_score(s, decimals)}\n" for cid, s in zip(AVA60, scores))
             if rng.random() < 0.3:  # a false proposal
                 line = f"{vid},{sec:04d},0.100,0.100,0.300,0.600,"
-                det_rows.extend(f"{line}{cid},{float(s)!r}\n" for cid, s in zip(AVA60, rng.random(60) * 0.6))
+                det_rows.extend(f"{line}{cid},{_score(s, decimals)}\n" for cid, s in zip(AVA60, rng.random(60) * 0.6))
     for name, rows in (("gt.csv", gt_rows), ("det.csv", det_rows), ("excluded.csv", excl)):
         with open(os.path.join(folder, name), "w") as f:
             f.writelines(rows)
     return {"keyframes": n, "gt_rows": len(gt_rows), "det_rows": len(det_rows), "excluded": len(excl)}
+
+
+def _score(s: float, decimals: int) -> str:
+    return f"{s:.{decimals}f}" if decimals > 0 else repr(float(s))
 
 
 def run_ours(folder: str, cap: int):
@@ -138,16 +143,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keyframes", type=int, default=2000)
     parser.add_argument("--cap", type=int, default=0, help="max detections per keyframe (0 = all)")
+    parser.add_argument("--decimals", type=int, default=0,
+                        help="write scores with this many decimals (ties, as PySlowFast's %%.04f files); 0: repr")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference-dir", default=None, help="folder with the reference evaluator's ava/ package")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--workdir", default=None, help="reuse files here (written when absent)")
     args = parser.parse_args(argv)
     folder = args.workdir or tempfile.mkdtemp(prefix="ava_eval_bench_")
+    folder = os.path.join(folder, f"k{args.keyframes}_d{args.decimals}")  # one set of files per shape
     os.makedirs(folder, exist_ok=True)
-    info_path = os.path.join(folder, f"info_{args.keyframes}.json")
+    info_path = os.path.join(folder, f"info_{args.keyframes}_{args.decimals}.json")
     if not os.path.exists(info_path):
-        info = write_files(folder, args.keyframes)
+        info = write_files(folder, args.keyframes, decimals=args.decimals)
         with open(info_path, "w") as f:
             json.dump(info, f)
     with open(info_path) as f:

@@ -133,39 +133,68 @@ def _loop_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def loop_frame_map(gt, det, classes, cap=0):
-    """The VOC procedure spelled out with loops (frames in file order, rows by score within a frame)."""
-    det = det[det.action_id.isin(classes)]
-    gt = gt[gt.action_id.isin(classes)]
-    frames = list(dict.fromkeys(zip(det.video_id, det.timestamp)))
+def _read_like_activitynet(frame, classes, cap, score_column):
+    """ActivityNet's ``read_csv``: per keyframe a ``heapq`` of (score, action_id, y1, x1, y2, x2), capped at ``cap``
+    (a full heap takes a row only with a strictly larger score), then ``sorted(key=-score)``; keyframes in
+    first-appearance order. Returns ``{key: [(score, action_id, box x1y1x2y2), ...]}``."""
+    import heapq
+
+    entries = {}
+    for row in frame.itertuples(index=False):
+        if row.action_id not in classes:
+            continue
+        key = (row.video_id, row.timestamp)
+        score = float(getattr(row, score_column)) if score_column else 1.0
+        item = (score, int(row.action_id), row.y1, row.x1, row.y2, row.x2)
+        heap = entries.setdefault(key, [])
+        if cap < 1 or len(heap) < cap:
+            heapq.heappush(heap, item)
+        elif score > heap[0][0]:
+            heapq.heapreplace(heap, item)
+    return {key: [(s, a, (x1, y1, x2, y2)) for s, a, y1, x1, y2, x2 in sorted(heap, key=lambda t: -t[0])]
+            for key, heap in entries.items()}
+
+
+def loop_frame_map(gt, det, classes, cap=0, excluded=()):
+    """The reference spelled out with loops: ActivityNet's reader for both files (ground truth: no cap, its 8th column
+    as the score when present), keyframes in the order added, per keyframe and class the detections in read order
+    each taking its best-overlap box (the first on a tie) when free and IoU >= 0.5, keyframes without ground truth
+    all false positives (PySlowFast's run), excluded keyframes skipped; per class ``np.argsort(scores)[::-1]``
+    (NumPy's default kind) and the VOC all-point AP."""
+    gts = _read_like_activitynet(gt, classes, 0, "person_id" if "person_id" in gt.columns else None)
+    dets = _read_like_activitynet(det, classes, cap, "score")
     scores = {c: [] for c in classes}
     tps = {c: [] for c in classes}
-    for key in frames:
-        rows = det[(det.video_id == key[0]) & (det.timestamp == key[1])].sort_values("score", ascending=False,
-                                                                                    kind="stable")
-        if cap:
-            rows = rows.iloc[:cap]
-        rows = rows[(rows.x1 < rows.x2) & (rows.y1 < rows.y2)]
-        g = gt[(gt.video_id == key[0]) & (gt.timestamp == key[1])]
+    num_gt = {c: 0 for c in classes}
+    for key, rows in gts.items():
+        if key not in excluded:
+            for _, a, _ in rows:
+                num_gt[a] += 1
+    for key, rows in dets.items():
+        if key in excluded:
+            continue
+        rows = [r for r in rows if r[2][0] < r[2][2] and r[2][1] < r[2][3]]
+        g = [] if key in excluded else gts.get(key, [])
         for c in classes:
-            boxes = g[g.action_id == c][["x1", "y1", "x2", "y2"]].to_numpy()
+            boxes = [b for _, a, b in g if a == c]
             taken = [False] * len(boxes)
-            for _, d in rows[rows.action_id == c].iterrows():
-                box = (d.x1, d.y1, d.x2, d.y2)
+            for score, a, box in rows:
+                if a != c:
+                    continue
                 tp = False
-                if len(boxes):
+                if boxes:
                     ious = [_loop_iou(box, b) for b in boxes]
                     j = int(np.argmax(ious))
                     if ious[j] >= 0.5 and not taken[j]:
                         taken[j], tp = True, True
-                scores[c].append(d.score)
+                scores[c].append(score)
                 tps[c].append(tp)
     aps = []
     for c in classes:
-        n = int((gt.action_id == c).sum())
+        n = num_gt[c]
         if n == 0:
             continue
-        order = np.argsort(np.array(scores[c]), kind="stable")[::-1]
+        order = np.argsort(np.array(scores[c], dtype=float))[::-1]
         t = np.array(tps[c], dtype=float)[order]
         if len(t) == 0:
             aps.append(0.0)
@@ -181,19 +210,27 @@ def loop_frame_map(gt, det, classes, cap=0):
     return 100.0 * float(np.mean(aps))
 
 
-def random_case(seed, frames=30, classes=(1, 2, 3, 5, 8)):
+def random_case(seed, frames=30, classes=(1, 2, 3, 5, 8), decimals=None, boxes_per_person=(1, 3)):
+    """Random AVA-like rows; ``decimals`` rounds scores (and boxes to 2 decimals): ties within and across keyframes."""
     rng = np.random.default_rng(seed)
     gt_rows, det_rows = [], []
     for f in range(frames):
         vid, sec = f"vid{f % 4}", 902 + f
         people = [np.sort(rng.uniform(0, 1, (2, 2)), axis=0).T.ravel()[[0, 2, 1, 3]] for _ in range(rng.integers(0, 4))]
+        last = {}
         for box in people:
             for c in rng.choice(list(classes) + [9], size=rng.integers(1, 3), replace=False):
                 gt_rows.append((vid, sec, *box, int(c)))
-            for _ in range(rng.integers(1, 3)):
+            for _ in range(rng.integers(*boxes_per_person)):
                 jit = np.clip(box + rng.normal(0, 0.05, 4), 0, 1)
+                if decimals is not None:
+                    jit = np.round(jit, 2)
                 for c in list(classes) + [9]:
-                    det_rows.append((vid, sec, *jit, int(c), float(rng.random())))
+                    score = float(rng.random()) if decimals is None else round(float(rng.random()), decimals)
+                    if decimals is not None and c in last and rng.random() < 0.3:
+                        score = last[c]  # the same score as this class's previous box: a tie inside the keyframe
+                    last[c] = score
+                    det_rows.append((vid, sec, *jit, int(c), score))
         if rng.random() < 0.3:
             det_rows.append((vid, sec, 0.3, 0.3, 0.3, 0.6, 1, float(rng.random())))  # zero width
     return gt_frame(gt_rows), det_frame(det_rows), list(classes)
@@ -208,6 +245,46 @@ def test_matches_loop_implementation_on_random_data(seed, cap):
                      max_detections_per_frame=cap)
     shuffled = det.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     assert ours.mAP == pytest.approx(loop_frame_map(gt, shuffled, classes, cap), abs=1e-9)
+
+
+@pytest.mark.parametrize("decimals", [2, 3, 4])
+@pytest.mark.parametrize("cap", [0, 5, 50])
+def test_equals_the_reference_on_tie_heavy_files(decimals, cap):
+    """Scores with 2-4 decimals (PySlowFast writes 4), boxes with 2, more than 16 detections per class (NumPy's default
+    argsort is not stable there), ground truth with person ids (the reference reads them as scores), a few excluded
+    keyframes: every class AP equals the reference's."""
+    gt, det, classes = random_case(10 + decimals, frames=40, decimals=decimals, boxes_per_person=(1, 4))
+    gt["person_id"] = np.random.default_rng(decimals).integers(0, 4, len(gt))
+    det = det.sample(frac=1.0, random_state=decimals).reset_index(drop=True)
+    per_class = det[det.action_id.isin(classes)].groupby("action_id").size()
+    assert per_class.min() > 16 and det.duplicated(["video_id", "timestamp", "action_id", "score"]).any()
+    excluded = {("vid1", 905), ("vid2", 910)}
+    ours = frame_map(gt, det, classes, excluded=excluded, max_detections_per_frame=cap)
+    assert ours.mAP == pytest.approx(loop_frame_map(gt, det, classes, cap, excluded), abs=1e-9)
+
+
+def test_tied_scores_in_the_reference_readers_heap_order():
+    """Hand-worked: three class-1 detections of one keyframe with the same score, file order A (y1 0.3), B (y1 0.1),
+    C (y1 0.2). The reader's heap compares tuples (score, action, y1, ...): it holds [B, A, C], so the matching visits
+    B (no overlap: FP), A (the ground-truth box: TP), C (box taken: FP); np.argsort of the 3 tied scores is stable and
+    reversed ranks C, A, B: the TP at rank 2, AP 50%. Visiting in file order (A first) would give 33.3%."""
+    g = (0.1, 0.3, 0.4, 0.9)
+    gt = gt_frame([("v", 902, *g, 1)])
+    det = det_frame([("v", 902, 0.1, 0.3, 0.4, 0.9, 1, 0.5),    # A: the box itself
+                     ("v", 902, 0.6, 0.1, 0.9, 0.5, 1, 0.5),    # B: disjoint
+                     ("v", 902, 0.1, 0.2, 0.4, 0.9, 1, 0.5)])   # C: IoU 6/7 with the box
+    assert frame_map(gt, det, [1]).mAP == pytest.approx(50.0)
+    assert loop_frame_map(gt, det, [1]) == pytest.approx(50.0)
+
+
+def test_the_cap_evicts_the_smallest_tuple_among_tied_scores():
+    """Hand-worked: capacity 2; rows (0.5, class 1), (0.5, class 3), (0.7, class 2). The third row's score beats the
+    heap's smallest entry, which is (0.5, 1, ...) - the smaller tuple, though it came first - so class 1 loses its
+    only detection (AP 0) while class 3 keeps its one (AP 100). A stable top-2 by score would have kept class 1."""
+    gt = gt_frame([("v", 902, *A, 1), ("v", 902, *A, 2), ("v", 902, *A, 3)])
+    det = det_frame([("v", 902, *A, 1, 0.5), ("v", 902, *A, 3, 0.5), ("v", 902, *A, 2, 0.7)])
+    r = frame_map(gt, det, [1, 2, 3], max_detections_per_frame=2)
+    assert r.ap.tolist() == [0.0, 100.0, 100.0] and r.num_detections.tolist() == [0, 1, 1]
 
 
 # ---------------------------------------------------------------------------------------------------- readers
@@ -308,33 +385,35 @@ def test_cli_writes_report_and_rejects_malformed_rows(tmp_path):
 
 
 def test_scores_and_boxes_are_scored_exactly_as_detections_csv_holds_them(tmp_path):
-    """The test report is scored from arrays (no CSV text round trip): they must equal, bit for bit, what pandas reads
-    back from the detections.csv written beside it, for ordinary values, float32 sigmoid outputs, values whose
-    6th-decimal rounding is an exact half in binary (0.0078125 = 2^-7 -> 7812.5e-6) and values a hair either side of a
-    half; and the report must be the one tools/ava_eval.py-style scoring of that file gives."""
+    """The test report is scored from arrays (no CSV text round trip): they must equal, bit for bit, what a reader gets
+    back from the detections.csv written beside it (boxes %.6f, scores %.9g) for ordinary values, float32 sigmoid
+    outputs, values whose rounding is an exact half in binary (0.0078125 = 2^-7 -> 7812.5e-6), values a hair either
+    side of a half, tiny and huge ones; and the report must be the scoring of that file."""
     import io
 
-    from hiera_video.evaluation.detection_report import (
-        DETECTION_COLUMNS,
-        detections_csv,
-        round_as_written,
-        score_detections,
-    )
+    from hiera_video.evaluation.detection_report import DETECTION_COLUMNS, detections_csv, score_detections
+    from hiera_video.evaluation.written import format_significant, round_decimals, round_significant
 
     rng = np.random.default_rng(0)
     halves = (rng.integers(0, 10**6, 2000) + 0.5) / 1e6
+    sig_halves = (rng.integers(10**8, 10**9, 2000) + 0.5) / 1e9
     values = np.concatenate([rng.random(20000), rng.random(2000).astype(np.float32).astype(np.float64), halves,
-                             np.nextafter(halves, 0), np.nextafter(halves, 1), [0.0078125, 0.5, 1.0, 0.0, 2.0**-20]])
+                             np.nextafter(halves, 0), np.nextafter(halves, 1), sig_halves, np.nextafter(sig_halves, 1),
+                             10.0 ** rng.uniform(-30, 5, 2000), [0.0078125, 0.5, 1.0, 0.0, 2.0**-20, 1e-45, 5e-324]])
     text = pd.DataFrame({"v": values}).to_csv(header=False, index=False, float_format="%.6f")
-    read = pd.read_csv(io.StringIO(text), header=None)[0].to_numpy()
-    assert np.array_equal(round_as_written(values), read)
-    assert round_as_written(np.array([0.0078125]))[0] == 0.007812  # half to even, as printf
+    assert np.array_equal(round_decimals(values, 6), pd.read_csv(io.StringIO(text), header=None)[0].to_numpy())
+    assert round_decimals(np.array([0.0078125]), 6)[0] == 0.007812  # half to even, as printf
+    text = "\n".join(format_significant(values, 9))
+    assert np.array_equal(round_significant(values, 9), pd.read_csv(io.StringIO(text), header=None)[0].to_numpy())
+    assert np.array_equal(round_significant(values, 9), np.array([float(t) for t in text.split()]))
 
     n = 400
     boxes = np.sort(rng.random((n, 2, 2)), axis=1).reshape(n, 4)[:, [0, 2, 1, 3]]
+    scores = rng.random(n).astype(np.float32).astype(np.float64)
+    scores[0:-1:7] = scores[1::7]  # some ties, as a model that saturates would make
     det = pd.DataFrame({"video_id": rng.choice(["a1", "b2"], n), "timestamp": rng.integers(902, 906, n),
                         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
-                        "action_id": rng.integers(1, 4, n), "score": rng.choice(halves, n)})
+                        "action_id": rng.integers(1, 4, n), "score": scores})
     gt = det.sample(60, random_state=0)[DETECTION_COLUMNS[:-1]].copy()
     gt[["x1", "y1", "x2", "y2"]] += rng.normal(0, 0.02, (60, 4))
     report = score_detections(str(tmp_path), gt, det, [1, 2, 3], {1: "a", 2: "b", 3: "c"})
@@ -342,6 +421,50 @@ def test_scores_and_boxes_are_scored_exactly_as_detections_csv_holds_them(tmp_pa
                           dtype={"video_id": str})
     assert written.to_csv() == pd.read_csv(io.StringIO(detections_csv(det)), header=None, names=DETECTION_COLUMNS,
                                            dtype={"video_id": str}).to_csv()
-    for col in ("x1", "y1", "x2", "y2", "score"):
-        assert np.array_equal(written[col].to_numpy(), round_as_written(det[col].to_numpy()))
+    for col in ("x1", "y1", "x2", "y2"):
+        assert np.array_equal(written[col].to_numpy(), round_decimals(det[col].to_numpy(), 6))
+    assert np.array_equal(written["score"].to_numpy(), round_significant(scores, 9))
+    assert np.array_equal(written["score"].to_numpy().astype(np.float32), scores.astype(np.float32))  # round trip
+    assert len(set(written["score"])) == len(set(scores))  # ties only where the scores tie
     assert report["mAP"] == frame_map(gt, written, [1, 2, 3]).summary({1: "a", 2: "b", 3: "c"})["mAP"]
+
+
+class _HeapItem:
+    """A reader tuple carrying its row index, compared by the tuple alone (as the reference's tuples are)."""
+
+    __slots__ = ("t", "i")
+
+    def __init__(self, t, i):
+        self.t, self.i = t, i
+
+    def __lt__(self, other):
+        return self.t < other.t
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3, 8, 50])
+def test_reference_order_replays_pythons_heapq(cap):
+    """ava_order.reference_order (vectorised over keyframes) against CPython's heapq driven row by row as the
+    reference's read_csv drives it, on 60 random tie-heavy files: the same rows kept, in the same order."""
+    import heapq
+
+    from hiera_video.evaluation.ava_order import reference_order
+
+    rng = np.random.default_rng(cap)
+    for _ in range(60):
+        n, keyframes = int(rng.integers(1, 300)), int(rng.integers(1, 10))
+        keys = rng.integers(0, keyframes, n)
+        score = np.round(rng.random(n), int(rng.integers(0, 3)))
+        action = rng.integers(1, 4, n)
+        y1, x1, y2, x2 = np.round(rng.random((4, n)), int(rng.integers(0, 2)))
+        heaps = {}
+        for i in range(n):
+            heap = heaps.setdefault(int(keys[i]), [])
+            item = _HeapItem((score[i], int(action[i]), y1[i], x1[i], y2[i], x2[i]), i)
+            if cap < 1 or len(heap) < cap:
+                heapq.heappush(heap, item)
+            elif score[i] > heap[0].t[0]:
+                heapq.heapreplace(heap, item)
+        expected = [e.i for heap in heaps.values() for e in sorted(heap, key=lambda e: -e.t[0])]
+        frame, _ = pd.factorize(keys)
+        got = reference_order(frame.astype(np.int64), score, (action, y1, x1, y2, x2), cap)
+        assert got.tolist() == expected

@@ -8,8 +8,11 @@
 ``--detections`` is ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` per row (what ``tools/run_net.py`` writes to
 ``OUTPUT_DIR/test/detections.csv`` and PySlowFast's ``detections_latest.csv`` holds); ``--gt`` the AVA ground truth
 CSV; ``--label-map`` either pbtxt dialect (``label { label_id }`` or ``item { id }``) and only its classes are scored.
-``--max-detections-per-frame`` keeps the N highest-scoring rows per keyframe across classes (the ActivityNet
-challenge script uses 50; the default 0 keeps all, as PySlowFast and MMAction2 compute the published numbers).
+``--max-detections-per-frame`` keeps the N highest-scoring rows per keyframe across classes, as the ActivityNet
+script's reader does (its heap: with tied scores the smallest ``(score, action_id, y1, x1, y2, x2)`` tuple goes first);
+the script uses 50 for detections, the default 0 keeps all, as PySlowFast and MMAction2 compute the published numbers.
+Tied scores are ordered as the ActivityNet script orders them, so its numbers come out on any file (PySlowFast writes
+scores with ``%.04f``: most rows tie).
 
 Prints one line (mAP, classes, keyframes, the three group mAPs); ``--out`` writes JSON: ``mAP`` (percent),
 ``per_class`` (``{id, name, AP, num_gt, num_detections}``, AP ``null`` for a class without ground truth), ``groups``

@@ -17,10 +17,13 @@ default) fp32 matmuls and convolutions on CUDA use TF32 tensor cores (:func:`con
 from __future__ import annotations
 
 import functools
+import os
 from contextlib import nullcontext
 from typing import Optional
 
 import torch
+
+from hiera_video.utils.errors import SetupError
 
 __all__ = ["PRECISIONS", "autocast_for", "configure_cuda_tf32", "cpu_has_amx", "native_bf16", "needs_grad_scaler",
            "test_autocast", "test_dtype", "train_dtype"]
@@ -29,14 +32,34 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
 
+#: environment variable that overrides the AMX detection: "1" (act as on a CPU with AMX), "0" (as without).
+AMX_ENV = "HIERA_VIDEO_CPU_AMX"
+
+
 @functools.lru_cache(maxsize=1)
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles for bf16 (``amx_bf16`` in ``/proc/cpuinfo``; False where unreadable)."""
+def _cpuinfo_has_amx() -> bool:
     try:
         with open("/proc/cpuinfo") as f:
             return any("amx_bf16" in line.split() for line in f if line.startswith("flags"))
     except OSError:
         return False
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles for bf16 (``amx_bf16`` in ``/proc/cpuinfo``; False where unreadable).
+
+    ``HIERA_VIDEO_CPU_AMX=1`` / ``0`` forces the answer (read at every call), so that ``auto`` precision can be
+    exercised both ways on any machine (the test suite runs its precision-sensitive tests both ways).
+
+    Raises:
+        SetupError: ``HIERA_VIDEO_CPU_AMX`` set to anything but ``0`` or ``1``.
+    """
+    forced = os.environ.get(AMX_ENV, "").strip()
+    if forced:
+        if forced not in ("0", "1"):
+            raise SetupError(f"{AMX_ENV} must be 0 or 1 (or unset: read /proc/cpuinfo), got {forced!r}")
+        return forced == "1"
+    return _cpuinfo_has_amx()
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -1,21 +1,27 @@
-"""AVA frame-mAP@0.5: the ActivityNet AVA evaluator's numbers, vectorised with NumPy.
+"""AVA frame-mAP@0.5: the ActivityNet AVA evaluator's numbers, ties included, vectorised with NumPy.
 
-Semantics (the ActivityNet challenge's ``get_ava_performance.py`` on the TF object-detection ``PascalDetectionEvaluator``,
-as PySlowFast ``slowfast/utils/ava_eval_helper.py`` runs it):
+Semantics (the ActivityNet challenge's ``get_ava_performance.py`` reader on the TF object-detection
+``PascalDetectionEvaluator``, run as PySlowFast ``slowfast/utils/ava_eval_helper.py`` runs it):
 
 1. Only the label map's classes count: rows of other action ids are dropped from ground truth and detections.
 2. A keyframe is ``(video_id, timestamp)``; excluded keyframes are dropped from both sides.
-3. ``max_detections_per_frame = N > 0`` keeps each keyframe's N highest-scoring detection rows across classes (the
-   challenge script uses 50); 0 keeps all (PySlowFast and MMAction2 do, and the published numbers are computed so).
-4. Detections with zero or negative width or height (``x1 >= x2`` or ``y1 >= y2``) are dropped.
-5. Per keyframe and class, detections are visited by score (descending; ties in file order); each takes the ground-
-   truth box it overlaps most (IoU, the first such box on a tie) and is a true positive when that IoU is >= 0.5 and
-   no earlier detection took that box; otherwise it is a false positive. Detections on keyframes without ground truth
+3. Rows are taken in the order the reference's reader hands them on (:mod:`~hiera_video.evaluation.ava_order`): per
+   keyframe a ``heapq`` of ``(score, action_id, y1, x1, y2, x2)``, then a stable sort by score, so tied scores keep
+   the heap's order; keyframes in first-appearance order. ``max_detections_per_frame = N > 0`` is the heap's
+   capacity (a full heap takes a row only with a strictly larger score, evicting its smallest tuple): the challenge
+   script uses 50; 0 keeps all (PySlowFast and MMAction2 do, and the published numbers are computed so). Ground
+   truth goes through the same reader without a cap (its "score" is the person id where the row has one).
+4. Detections with zero or negative width or height (``x1 >= x2`` or ``y1 >= y2``) are dropped (after the cap).
+5. Per keyframe and class, detections are visited in that order; each takes the ground-truth box it overlaps most
+   (IoU, the first such box in the reader's order on a tie) and is a true positive when that IoU is >= 0.5 and no
+   earlier detection took that box; otherwise it is a false positive. Detections on keyframes without ground truth
    of their class (or without any ground truth) are false positives.
-6. Per class, all its detections are sorted by score (descending; ties: the later-added first, as NumPy's
-   ``argsort(scores)[::-1]`` in the reference orders them when its sort is stable), and the AP is the PASCAL VOC
-   all-point interpolated area under the precision / recall curve. A class with ground truth but no detection has
-   AP 0; a class without ground truth has no AP (NaN) and is left out of the mean.
+6. Per class, its detections are concatenated keyframe by keyframe in the order above and ranked with
+   ``np.argsort(scores)[::-1]`` - NumPy's default sort kind, as in the reference, which is not stable for more than 16
+   elements (and may use a SIMD sort): the same call on the same array gives the reference's order of tied scores on
+   the same machine. The AP is the PASCAL VOC all-point interpolated area under the precision / recall curve,
+   computed with the reference's operations. A class with ground truth but no detection has AP 0; a class without
+   ground truth has no AP (NaN) and is left out of the mean.
 7. Group mAPs (MMAction2's split of AVA's 80 ids): person movement ``id <= 14``, object manipulation
    ``14 < id < 64``, person interaction ``id >= 64``.
 
@@ -23,8 +29,9 @@ Inputs are DataFrames with the columns ``video_id, timestamp, x1, y1, x2, y2, ac
 detections); boxes are normalised ``x1y1x2y2`` (any consistent unit works: IoU is scale-free). Reading the files is
 :mod:`hiera_video.data.ava.annotations`' job (``tools/ava_eval.py`` joins the two).
 
-Speed: one sort and a few segment reductions per call; no Python loop over keyframes or classes. See
-``benchmarks/ava_eval.py`` for the timing against the reference evaluator.
+Speed: sorts and segment reductions; the reader's heaps are replayed, vectorised over keyframes, only for keyframes with
+tied scores; one ``argsort`` per class. No Python loop over keyframes or rows. See ``benchmarks/ava_eval.py`` for the
+timing against the reference evaluator, with continuous and with rounded (tie-heavy) scores.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+
+from .ava_order import reference_order
 
 __all__ = ["FrameMAP", "frame_map", "GROUPS", "group_of"]
 
@@ -108,27 +117,6 @@ def _keys(frames: Sequence[pd.DataFrame], excluded: Iterable[Tuple[str, int]]) -
     return out, key[start:]
 
 
-def _stable_rank(values: np.ndarray) -> np.ndarray:
-    """The position of each element in a stable ascending sort of ``values`` (a permutation of ``0..n-1``)."""
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[np.argsort(values, kind="stable")] = np.arange(len(values))
-    return rank
-
-
-def _order(primary: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """The permutation sorting by ``(primary, rank)``; ``primary`` >= 0, ``rank`` distinct integers >= 0.
-
-    The pair is packed into one unique int64 when it fits (an unstable sort of unique keys is deterministic and
-    several times faster than ``np.lexsort``)."""
-    n = len(rank)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    bits = max(int(rank.max()).bit_length(), 1)
-    if int(primary.max()).bit_length() + bits <= 62:
-        return np.argsort((primary.astype(np.int64) << bits) | rank)
-    return np.lexsort((rank, primary))
-
-
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of paired boxes ``a[i]`` / ``b[i]`` (``(P, 4)`` x1y1x2y2); 0 where the union is empty."""
     iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
@@ -166,30 +154,29 @@ def _true_positives(det_group: np.ndarray, det_boxes: np.ndarray, gt_group: np.n
     return tp
 
 
-def _average_precision(cls: np.ndarray, score: np.ndarray, tp: np.ndarray, num_gt: np.ndarray) -> np.ndarray:
-    """VOC all-point AP per class index ``0..len(num_gt)-1`` (NaN without ground truth, 0 without detections)."""
-    num_classes = len(num_gt)
-    ap = np.where(num_gt > 0, 0.0, np.nan)
-    if len(cls) == 0:
-        return ap
-    # class ascending, score descending, ties: the later-added first (the reference's argsort(scores)[::-1])
-    order = _order(cls, _stable_rank(-score[::-1])[::-1])
-    c, t = cls[order], tp[order].astype(np.int64)
-    starts = np.searchsorted(c, np.arange(num_classes), side="left")
-    first_of = starts[c]
-    ctp = np.cumsum(t)
-    ctp = ctp - np.concatenate([[0], ctp])[first_of]
-    rank = np.arange(len(c)) - first_of + 1
-    precision = ctp / rank
-    # envelope: max of precision over this and later positions of the same class; along the reversed array the
-    # classes descend, so an offset growing as the class index falls makes the running max restart per class
-    offset = 2.0 * (num_classes - c)
-    env = np.maximum.accumulate((precision + offset)[::-1])[::-1] - offset
-    weights = np.where(t > 0, env, 0.0)
-    sums = np.bincount(c, weights=weights, minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap = np.where(num_gt > 0, sums / np.maximum(num_gt, 1), np.nan)
-    return ap
+def _reference_ap(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
+    """VOC all-point AP of one class, with the reference's own operations (``metrics.compute_precision_recall`` and
+    ``compute_average_precision``): detections ranked by ``np.argsort(scores)[::-1]`` (NumPy's default sort kind, as
+    there, so tied scores take the same order on the same machine), NaN without ground truth, 0 without detections."""
+    if num_gt == 0:
+        return float("nan")
+    if len(scores) == 0:
+        return 0.0
+    labels = tp.astype(int)[np.argsort(scores)[::-1]]
+    cum_tp, cum_fp = np.cumsum(labels), np.cumsum(1 - labels)
+    precision = np.concatenate([[0], cum_tp.astype(float) / (cum_tp + cum_fp), [0]])
+    recall = np.concatenate([[0], cum_tp.astype(float) / num_gt, [1]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the reference's backward running max
+    changed = np.flatnonzero(recall[1:] != recall[:-1]) + 1
+    return float(np.sum((recall[changed] - recall[changed - 1]) * precision[changed]))
+
+
+def _read_order(key: np.ndarray, score: np.ndarray, cls: np.ndarray, boxes: np.ndarray, capacity: int) -> np.ndarray:
+    """Positions (into these rows, in file order) that the reference reader keeps, in the order it hands them on
+    (:func:`~hiera_video.evaluation.ava_order.reference_order`); ``cls`` stands for the action id (same order)."""
+    frame, _ = pd.factorize(key)
+    return reference_order(frame.astype(np.int64), score, (cls, boxes[:, 1], boxes[:, 0], boxes[:, 3], boxes[:, 2]),
+                           capacity)
 
 
 def frame_map(groundtruth: pd.DataFrame, detections: pd.DataFrame, class_ids: Sequence[int], *,
@@ -232,35 +219,34 @@ def frame_map(groundtruth: pd.DataFrame, detections: pd.DataFrame, class_ids: Se
     (gt_key, det_key), excl_key = _keys([groundtruth, detections], excluded)
     gt_cls, det_cls = class_index(groundtruth), class_index(detections)
     excl = np.unique(excl_key)
-    keep_gt = (gt_cls >= 0) & ~np.isin(gt_key, excl)
-    keep_det = (det_cls >= 0) & ~np.isin(det_key, excl)
-    gt_boxes = groundtruth[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)[keep_gt]
-    gt_key, gt_cls = gt_key[keep_gt], gt_cls[keep_gt]
-    det_boxes = detections[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)[keep_det]
-    det_score = detections["score"].to_numpy(dtype=np.float64)[keep_det]
-    det_key, det_cls = det_key[keep_det], det_cls[keep_det]
+    boxes_of = lambda frame: frame[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)  # noqa: E731
 
-    # the reference's order of addition: keyframes by first appearance in the file, within one by score (desc),
-    # ties in file order; `rank` orders rows by (score desc, file order) and is unique, so composite keys sort fast
-    det_frame, _ = pd.factorize(det_key)
-    rank = _stable_rank(-det_score)
-    add = _order(det_frame, rank)
-    det_boxes, det_score, det_key, det_cls, det_frame, rank = (a[add] for a in
-                                                               (det_boxes, det_score, det_key, det_cls, det_frame,
-                                                                rank))
-    keep = (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
-    if max_detections_per_frame > 0 and len(det_key):  # rows are grouped by keyframe, best first
-        first = np.searchsorted(det_frame, det_frame, side="left")  # det_frame ascends now
-        keep &= (np.arange(len(det_frame)) - first) < max_detections_per_frame
-    det_boxes, det_score, det_key, det_cls, rank = (a[keep] for a in (det_boxes, det_score, det_key, det_cls, rank))
+    # ground truth in the reference reader's order (no cap; its "score" is the person id where the row has one)
+    gt_rows = np.flatnonzero(gt_cls >= 0)
+    person = (groundtruth["person_id"].to_numpy(dtype=np.float64) if "person_id" in groundtruth.columns
+              else np.full(len(groundtruth), -1.0))
+    gt_score = np.where(person >= 0, person, 1.0)
+    gt_rows = gt_rows[_read_order(gt_key[gt_rows], gt_score[gt_rows], gt_cls[gt_rows], boxes_of(groundtruth)[gt_rows], 0)]
+    gt_rows = gt_rows[~np.isin(gt_key[gt_rows], excl)]
+    gt_boxes, gt_key, gt_cls = boxes_of(groundtruth)[gt_rows], gt_key[gt_rows], gt_cls[gt_rows]
 
-    # match per (keyframe, class): detections by (group, score desc, file order); GT by group, file order
+    # detections: the reader's order and cap, then excluded keyframes and empty boxes dropped, as the reference does
+    det_rows = np.flatnonzero(det_cls >= 0)
+    det_score_all = detections["score"].to_numpy(dtype=np.float64)
+    det_rows = det_rows[_read_order(det_key[det_rows], det_score_all[det_rows], det_cls[det_rows],
+                                    boxes_of(detections)[det_rows], max_detections_per_frame)]
+    det_boxes = boxes_of(detections)[det_rows]
+    keep = ~np.isin(det_key[det_rows], excl) & (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
+    det_rows, det_boxes = det_rows[keep], det_boxes[keep]
+    det_score, det_key, det_cls = det_score_all[det_rows], det_key[det_rows], det_cls[det_rows]
+
+    # match per (keyframe, class): detections in the reader's order, each against the GT in the reader's order
     ncls = len(classes)
     _, inverse = np.unique(np.concatenate([gt_key, det_key]), return_inverse=True)
     g_gt = inverse[:len(gt_key)].astype(np.int64) * ncls + gt_cls
     g_det = inverse[len(gt_key):].astype(np.int64) * ncls + det_cls
     gt_order = np.argsort(g_gt, kind="stable")
-    det_order = _order(g_det, rank)
+    det_order = np.argsort(g_det, kind="stable")
     tp_sorted = _true_positives(g_det[det_order], det_boxes[det_order], g_gt[gt_order], gt_boxes[gt_order],
                                 iou_threshold)
     tp = np.empty_like(tp_sorted)
@@ -268,9 +254,14 @@ def frame_map(groundtruth: pd.DataFrame, detections: pd.DataFrame, class_ids: Se
 
     num_gt = np.bincount(gt_cls, minlength=ncls)
     num_det = np.bincount(det_cls, minlength=ncls)
-    ap = _average_precision(det_cls, det_score, tp, num_gt) * 100.0
+    # per class: its detections in the order the reference concatenates them (keyframes as added, each in read order)
+    by_class = np.argsort(det_cls, kind="stable")
+    bounds = np.searchsorted(det_cls[by_class], np.arange(ncls + 1))
+    fraction = np.array([_reference_ap(det_score[by_class[lo:hi]], tp[by_class[lo:hi]], int(num_gt[c]))
+                         for c, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))])
+    ap = fraction * 100.0
     with np.errstate(invalid="ignore"):
-        mean = float(np.nanmean(ap)) if np.any(num_gt > 0) else float("nan")
+        mean = float(np.nanmean(fraction)) * 100.0 if np.any(num_gt > 0) else float("nan")
     groups = {}
     for name in GROUPS:
         sel = np.array([group_of(int(c)) == name for c in classes]) & (num_gt > 0)

@@ -4,8 +4,8 @@
 
 * ``detections.csv`` – ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` per (box, class of the label map), no
   header: the layout ``tools/ava_eval.py`` scores (and PySlowFast's ``detections_latest.csv``); the numbers in
-  ``report.json`` are those of this file: boxes and scores are scored rounded exactly as written (6 decimals,
-  :func:`round_as_written`), without a text round trip;
+  ``report.json`` are those of this file: boxes (``%.6f``) and scores (``%.9g``) are scored exactly as written
+  (:mod:`~hiera_video.evaluation.written`), without a text round trip;
 * ``report.json`` – ``mAP`` (percent), ``per_class`` (``{id, name, AP, num_gt, num_detections}``, AP ``null`` for a
   class without ground truth), ``groups`` (person movement / object manipulation / person interaction),
   ``num_keyframes`` (with detections), ``num_keyframes_with_gt`` (after exclusions), ``num_boxes``, ``failed``
@@ -30,12 +30,11 @@ from matplotlib.figure import Figure
 from hiera_video.utils.atomic import atomic_write, atomic_write_text
 
 from .ava_map import frame_map
+from .written import BOX_DECIMALS, SCORE_DIGITS, format_significant, round_decimals, round_significant
 
-__all__ = ["score_detections", "detections_csv", "round_as_written", "DETECTION_COLUMNS", "DECIMALS"]
+__all__ = ["score_detections", "detections_csv", "DETECTION_COLUMNS"]
 
 DETECTION_COLUMNS = ["video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score"]
-#: decimals written (and scored) for scores and normalised box coordinates.
-DECIMALS = 6
 
 
 def _fmt(x: Optional[float]) -> str:
@@ -82,33 +81,13 @@ def _chart(rep: dict) -> bytes:
 
 def detections_csv(detections: pd.DataFrame) -> str:
     """``detections`` (:data:`DETECTION_COLUMNS`) as ``detections.csv`` text: no header, timestamps ``%04d``, boxes
-    and scores with ``DECIMALS`` decimals (pandas' C writer: about 1 s per million rows)."""
+    ``%.6f`` (``written.BOX_DECIMALS``), scores ``%.9g`` (``written.SCORE_DIGITS`` significant digits: float32 scores
+    round-trip, so rows tie only where the model's scores do) (about 1 s per million rows)."""
     frame = detections[DETECTION_COLUMNS].copy()
     frame["timestamp"] = frame["timestamp"].astype("int64").astype(str).str.zfill(4)
     frame["action_id"] = frame["action_id"].astype("int64")
-    return frame.to_csv(header=False, index=False, float_format=f"%.{DECIMALS}f")
-
-
-def round_as_written(values: np.ndarray, decimals: int = DECIMALS) -> np.ndarray:
-    """The float64 values a CSV reader gets back for ``values`` written with ``%.{decimals}f``: the double nearest to
-    each value rounded to ``decimals`` decimals (half to even on the exact binary value, as C's ``printf`` and
-    Python's ``format`` round), computed on arrays.
-
-    ``rint(x * 10**decimals)`` is the written integer except when ``x * 10**decimals`` lies within 1e-6 of a half
-    (float64 rounding of the product could tip it) or is huge; those few values are formatted one by one. Dividing
-    the integer by ``10**decimals`` (IEEE division, correctly rounded) gives the nearest double to the written decimal,
-    which is what a correct reader parses. Checked equal to pandas' reading of ``detections_csv`` output in
-    ``tests/test_ava_eval.py``.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    scale = 10.0 ** decimals
-    y = x * scale
-    out = np.rint(y) / scale
-    with np.errstate(invalid="ignore"):
-        risky = ~np.isfinite(y) | (np.abs(y) >= 2.0**52) | (np.abs(y - np.floor(y) - 0.5) < 1e-6)
-    for i in np.flatnonzero(risky):
-        out.flat[i] = float(f"{x.flat[i]:.{decimals}f}")
-    return out
+    frame["score"] = format_significant(frame["score"].to_numpy(dtype=np.float64), SCORE_DIGITS)
+    return frame.to_csv(header=False, index=False, float_format=f"%.{BOX_DECIMALS}f")
 
 
 def score_detections(out_dir: Optional[str], groundtruth: pd.DataFrame, detections: pd.DataFrame,
@@ -116,9 +95,9 @@ def score_detections(out_dir: Optional[str], groundtruth: pd.DataFrame, detectio
                      failed: Optional[List[dict]] = None, extra: Optional[dict] = None) -> dict:
     """Frame-mAP of ``detections`` against ``groundtruth`` and the report files (module docstring).
 
-    The detections are scored as ``detections.csv`` holds them (:func:`round_as_written`: the same float64 values a
-    reader of the file gets, without writing and parsing the text; the text is made only when ``out_dir`` is set), so
-    ``tools/ava_eval.py`` on that file gives the same numbers.
+    The detections are scored as ``detections.csv`` holds them (:mod:`~hiera_video.evaluation.written`: the same
+    float64 values a reader of the file gets, without writing and parsing the text; the text is made only when
+    ``out_dir`` is set), so ``tools/ava_eval.py`` on that file gives the same numbers.
 
     Args:
         out_dir: where the files go; None writes nothing (other processes of a distributed run).
@@ -134,9 +113,9 @@ def score_detections(out_dir: Optional[str], groundtruth: pd.DataFrame, detectio
     scored = pd.DataFrame({
         "video_id": detections["video_id"].astype(str).to_numpy(dtype=object),
         "timestamp": detections["timestamp"].to_numpy().astype(np.int64),
-        **{c: round_as_written(detections[c].to_numpy()) for c in ("x1", "y1", "x2", "y2")},
+        **{c: round_decimals(detections[c].to_numpy(), BOX_DECIMALS) for c in ("x1", "y1", "x2", "y2")},
         "action_id": detections["action_id"].to_numpy().astype(np.int64),
-        "score": round_as_written(detections["score"].to_numpy())})
+        "score": round_significant(detections["score"].to_numpy(), SCORE_DIGITS)})
     result = frame_map(groundtruth, scored, label_ids, excluded=excluded,
                        max_detections_per_frame=max_detections_per_frame)
     summary = result.summary(names)
