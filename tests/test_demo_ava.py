@@ -39,7 +39,8 @@ def detection_run(tmp_path):
     (ann / "labels.pbtxt").write_text("".join(f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: '
                                               f'PERSON_MOVEMENT\n}}\n' for i, n in LABELS.items()))
     cfg = load_config(QUICKSTART, ["OUTPUT_DIR", str(tmp_path / "run"), "AVA.ANNOTATION_DIR", str(ann),
-                                   "AVA.LABEL_MAP_FILE", "labels.pbtxt", "DATA.MAKE_SYNTHETIC", "False"])
+                                   "AVA.LABEL_MAP_FILE", "labels.pbtxt", "DATA.MAKE_SYNTHETIC", "False",
+                                   "TEST.PRECISION", "fp32"])  # compared with fp32 by hand, on any CPU
     torch.manual_seed(0)
     model = build_task(cfg).build_model().eval()
     state = make_checkpoint_state(model, torch.optim.SGD(model.parameters(), lr=0.1), None, 1, cfg)
@@ -76,6 +77,7 @@ def _by_hand(cfg, model, frames, fps, second, boxes):
     return logits.sigmoid()[:, [i - 1 for i in LABELS]]
 
 
+@pytest.mark.amx
 def test_ava_demo_with_proposals_scores_each_person_as_the_test_would(tmp_path, detection_run, capsys):
     cfg, model = detection_run
     path, frames = _video(tmp_path)
@@ -87,7 +89,7 @@ def test_ava_demo_with_proposals_scores_each_person_as_the_test_would(tmp_path, 
     rc = demo_net.main(["--cfg", QUICKSTART, "--input", path, "--proposals", str(proposals), "--det-score-thresh",
                         "0.8", "--output", str(out), "--output-video", "--device", "cpu",
                         "OUTPUT_DIR", cfg.OUTPUT_DIR, "AVA.ANNOTATION_DIR", cfg.AVA.ANNOTATION_DIR,
-                        "AVA.LABEL_MAP_FILE", "labels.pbtxt", "DATA.MAKE_SYNTHETIC", "False"])
+                        "AVA.LABEL_MAP_FILE", "labels.pbtxt", "DATA.MAKE_SYNTHETIC", "False", "TEST.PRECISION", "fp32"])
     assert rc == 0
     assert "street: 3 person boxes at 2 keyframes" in capsys.readouterr().out
     det = pd.read_csv(out / "detections.csv", header=None,
@@ -107,6 +109,7 @@ def test_ava_demo_with_proposals_scores_each_person_as_the_test_would(tmp_path, 
     assert summary["videos"][0]["num_persons"] == 3 and summary["failed"] == []
 
 
+@pytest.mark.amx
 def test_ava_demo_with_a_person_detector_and_a_bad_video(tmp_path, detection_run):
     from hiera_video.demo import run_ava_demo
 

@@ -14,6 +14,8 @@ from hiera_video.engine.precision import test_dtype as dtype_for
 
 CPU = torch.device("cpu")
 
+pytestmark = pytest.mark.amx
+
 
 def test_precision_choices(monkeypatch):
     assert dtype_for(CPU, "fp32") is None and dtype_for(CPU, "bf16") is torch.bfloat16
@@ -148,3 +150,29 @@ def test_cuda_tf32_switch():
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_auto_follows_the_cpu_and_the_override_both_ways(monkeypatch):
+    """HIERA_VIDEO_CPU_AMX forces the AMX check: with 1, TEST.PRECISION auto runs a model in bf16 (logits within bf16
+    precision of fp32, not equal), TRAIN.PRECISION auto is bf16; with 0, auto is exactly fp32. Anything else is one
+    SetupError naming the variable."""
+    from hiera_video.models import create_model
+    from hiera_video.utils.errors import SetupError
+
+    torch.manual_seed(0)
+    model = create_model("hiera_tiny_16x224", num_classes=5, input_size=(4, 32, 32)).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        reference = model(x)
+        logits = {}
+        for value in ("1", "0"):
+            monkeypatch.setenv(precision.AMX_ENV, value)
+            with autocast_for(CPU, "auto"):
+                logits[value] = model(x).float()
+            assert precision.train_dtype(CPU, "auto") is (torch.bfloat16 if value == "1" else None)
+    assert torch.equal(logits["0"], reference)
+    error = ((logits["1"] - reference).abs().max() / reference.abs().max()).item()
+    assert 0 < error < 0.05
+    monkeypatch.setenv(precision.AMX_ENV, "yes")
+    with pytest.raises(SetupError, match="HIERA_VIDEO_CPU_AMX must be 0 or 1"):
+        precision.cpu_has_amx()
