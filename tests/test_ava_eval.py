@@ -468,3 +468,8 @@ def test_reference_order_replays_pythons_heapq(cap):
         frame, _ = pd.factorize(keys)
         got = reference_order(frame.astype(np.int64), score, (action, y1, x1, y2, x2), cap)
         assert got.tolist() == expected
+        # per group (what the frame-mAP uses): the same rows, and each class's rows in the same order
+        grouped = reference_order(frame.astype(np.int64), score, (action, y1, x1, y2, x2), cap, group=action)
+        assert sorted(grouped.tolist()) == sorted(expected)
+        for a in (1, 2, 3):
+            assert [i for i in grouped if action[i] == a] == [i for i in expected if action[i] == a]

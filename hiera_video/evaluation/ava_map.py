@@ -176,7 +176,7 @@ def _read_order(key: np.ndarray, score: np.ndarray, cls: np.ndarray, boxes: np.n
     (:func:`~hiera_video.evaluation.ava_order.reference_order`); ``cls`` stands for the action id (same order)."""
     frame, _ = pd.factorize(key)
     return reference_order(frame.astype(np.int64), score, (cls, boxes[:, 1], boxes[:, 0], boxes[:, 3], boxes[:, 2]),
-                           capacity)
+                           capacity, group=cls)
 
 
 def frame_map(groundtruth: pd.DataFrame, detections: pd.DataFrame, class_ids: Sequence[int], *,

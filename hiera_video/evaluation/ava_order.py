@@ -20,7 +20,7 @@ Source: ActivityNet ``Evaluation/get_ava_performance.py`` (``read_csv``); CPytho
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -58,70 +58,82 @@ def heap_positions(starts: np.ndarray, lengths: np.ndarray, rows: np.ndarray, ke
         ``(kept_rows, position)``: the rows left in the heaps and each one's index in its keyframe's heap list.
     """
     num = len(starts)
-    width = int(lengths.max()) if num else 0
-    if capacity > 0:
-        width = min(width, capacity)
-    heap = np.full((num, max(width, 1)), -1, dtype=np.int64)
+    longest = int(lengths.max()) if num else 0
+    width = max(min(longest, capacity) if capacity > 0 else longest, 1)
+    heap = np.full(num * width, -1, dtype=np.int64)  # heap k's list is heap[k * width : k * width + size[k]]
+    heap_key = np.zeros(num * width, dtype=np.int64)  # the tuple rank of each entry, kept beside it
     size = np.zeros(num, dtype=np.int64)
-    for j in range(int(lengths.max()) if num else 0):
+    base = np.arange(num, dtype=np.int64) * width
+    for j in range(longest):
         act = np.flatnonzero(lengths > j)
         item = rows[starts[act] + j]
         push = size[act] < width if capacity > 0 else np.ones(len(act), dtype=bool)
-        a, new = act[push], item[push]
-        if len(a):
+        if push.any():
+            a = act[push]
             pos = size[a].copy()
             size[a] += 1
-            _siftdown(heap, key, a, pos, new)
-        b, new = act[~push], item[~push]
-        if len(b):
-            replace = score[new] > score[heap[b, 0]]
-            b, new = b[replace], new[replace]
-            if len(b):
-                _siftup(heap, key, size, b, new)
-    filled = np.arange(heap.shape[1])[None, :] < size[:, None]
-    kept = heap[filled]
-    position = np.broadcast_to(np.arange(heap.shape[1]), heap.shape)[filled]
-    return kept, position
+            _siftdown(heap, heap_key, base[a], pos, item[push], key[item[push]])
+        if not push.all():
+            b, new = act[~push], item[~push]
+            replace = score[new] > score[heap[base[b]]]
+            if replace.any():
+                b, new = b[replace], new[replace]
+                _siftup(heap, heap_key, base[b], size[b], new, key[new])
+    filled = (np.arange(width)[None, :] < size[:, None]).reshape(-1)
+    position = np.tile(np.arange(width, dtype=np.int64), num)[filled]
+    return heap[filled], position
 
 
-def _siftdown(heap: np.ndarray, key: np.ndarray, k: np.ndarray, pos: np.ndarray, new: np.ndarray) -> None:
-    """``heapq._siftdown(heap_k, 0, pos)`` for every ``k`` with ``new`` as the item at ``pos``."""
-    k, pos, new = k.copy(), pos.copy(), new.copy()
-    new_key = key[new]
-    while len(k):
+def _siftdown(heap: np.ndarray, heap_key: np.ndarray, base: np.ndarray, pos: np.ndarray, new: np.ndarray,
+              new_key: np.ndarray) -> None:
+    """``heapq._siftdown(heap_k, 0, pos)`` for every heap (offset ``base``) with ``new`` as the item at ``pos``."""
+    while len(base):
         parent = (pos - 1) >> 1
         move = pos > 0
-        move[move] = new_key[move] < key[heap[k[move], parent[move]]]
+        move[move] = new_key[move] < heap_key[base[move] + parent[move]]
         stop = ~move
-        heap[k[stop], pos[stop]] = new[stop]
-        k, pos, new, new_key, parent = k[move], pos[move], new[move], new_key[move], parent[move]
-        heap[k, pos] = heap[k, parent]
+        at = base[stop] + pos[stop]
+        heap[at], heap_key[at] = new[stop], new_key[stop]
+        base, pos, new, new_key, parent = base[move], pos[move], new[move], new_key[move], parent[move]
+        src, dst = base + parent, base + pos
+        heap[dst], heap_key[dst] = heap[src], heap_key[src]
         pos = parent
 
 
-def _siftup(heap: np.ndarray, key: np.ndarray, size: np.ndarray, k: np.ndarray, new: np.ndarray) -> None:
+def _siftup(heap: np.ndarray, heap_key: np.ndarray, base: np.ndarray, end: np.ndarray, new: np.ndarray,
+            new_key: np.ndarray) -> None:
     """``heapq.heapreplace(heap_k, new)``: the smaller child moves up until a leaf, then ``_siftdown`` from there."""
-    end = size[k]
-    pos = np.zeros(len(k), dtype=np.int64)
-    child = np.ones(len(k), dtype=np.int64)
-    going = child < end
-    while going.any():
-        g = np.flatnonzero(going)
-        kg, c = k[g], child[g]
+    pos = np.zeros(len(base), dtype=np.int64)
+    g = np.flatnonzero(end > 1)  # heaps whose entry at pos still has a child
+    while len(g):
+        bg, eg = base[g], end[g]
+        c = 2 * pos[g] + 1
         right = c + 1
-        has_right = right < end[g]
-        use_right = has_right.copy()
-        use_right[has_right] = ~(key[heap[kg[has_right], c[has_right]]] < key[heap[kg[has_right], right[has_right]]])
+        # heapq: take the right child unless the left one is smaller (`not heap[child] < heap[right]`)
+        use_right = (right < eg) & (heap_key[bg + np.minimum(right, eg - 1)] <= heap_key[bg + c])
         c = np.where(use_right, right, c)
-        heap[kg, pos[g]] = heap[kg, c]
+        dst, src = bg + pos[g], bg + c
+        heap[dst], heap_key[dst] = heap[src], heap_key[src]
         pos[g] = c
-        child[g] = 2 * c + 1
-        going[g] = child[g] < end[g]
-    _siftdown(heap, key, k, pos, new)
+        g = g[2 * c + 1 < eg]
+    _siftdown(heap, heap_key, base, pos, new, new_key)
 
 
-def reference_order(frame: np.ndarray, score: np.ndarray, columns: Tuple[np.ndarray, ...],
-                    capacity: int = 0) -> np.ndarray:
+def _sort(*keys: np.ndarray) -> np.ndarray:
+    """The permutation sorting by ``keys`` (the first the primary), all non-negative integers: packed into one int64
+    when they fit (one ``argsort``, several times faster than ``np.lexsort``), else ``np.lexsort``. Rows equal in every
+    key come in an unspecified order."""
+    bits = [max(int(k.max()).bit_length(), 1) if len(k) else 1 for k in keys]
+    if sum(bits) > 62:
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    for k, b in zip(keys, bits):
+        packed = (packed << b) | k.astype(np.int64)
+    return np.argsort(packed)
+
+
+def reference_order(frame: np.ndarray, score: np.ndarray, columns: Tuple[np.ndarray, ...], capacity: int = 0,
+                    group: Optional[np.ndarray] = None) -> np.ndarray:
     """The rows ``read_csv`` keeps, in the order it hands them on (module docstring).
 
     Args:
@@ -131,6 +143,9 @@ def reference_order(frame: np.ndarray, score: np.ndarray, columns: Tuple[np.ndar
         columns: the rest of the reader's tuple after the score, ``(action_id, y1, x1, y2, x2)`` (any monotone
             stand-in for the action id works); compared only where scores tie inside a keyframe.
         capacity: the per-keyframe cap (0: none).
+        group: optional non-negative label per row (the class). With it, only the order among rows of the same group
+            is guaranteed to be the reference's (rows of different groups with equal scores may come in either order,
+            which no per-class result depends on), and keyframes whose ties are all between groups skip the replay.
 
     Returns:
         Row indices: keyframes in first-appearance order, each keyframe's kept rows by score (descending), tied
@@ -140,34 +155,43 @@ def reference_order(frame: np.ndarray, score: np.ndarray, columns: Tuple[np.ndar
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     counts = np.bincount(frame)
-    by_score = np.lexsort((-score, frame))  # keyframe, then score descending (file order on ties)
-    f, sc = frame[by_score], score[by_score]
-    tie = (f[1:] == f[:-1]) & (sc[1:] == sc[:-1])
-    tied = np.zeros(len(counts), dtype=bool)
-    tied[f[1:][tie]] = True
-    if not tied.any():  # distinct scores: each keyframe's rows by score, its `capacity` best
-        order = by_score
-    else:  # replay the heaps of the keyframes with ties; the others as above
-        rows = np.flatnonzero(tied[frame])  # in file order
-        local = np.argsort(frame[rows], kind="stable")  # grouped by keyframe, file order within
-        sub = rows[local]
-        key = np.zeros(n, dtype=np.int64)
-        key[sub] = tuple_ranks(score[sub], *(c[sub] for c in columns))
-        t = np.flatnonzero(tied)
-        starts = np.concatenate([[0], np.cumsum(counts[t])[:-1]])
-        kept, pos = heap_positions(starts, counts[t], sub, key, score, capacity)
-        position = np.zeros(n, dtype=np.int64)
-        position[kept] = pos
-        keep = ~tied[frame]
-        keep[kept] = True
-        order = np.lexsort((position, -score, frame))
-        order = order[keep[order]]
-        if capacity <= 0:
-            return order
-        f = frame[order]
-        within = np.arange(len(order)) - np.searchsorted(f, f, side="left")
-        return order[(within < capacity) | tied[f]]
+    _, srank = np.unique(score, return_inverse=True)  # dense score ranks
+    srank = srank.reshape(-1).astype(np.int64)
+    desc = int(srank.max()) - srank
+    by_score = _sort(frame, desc)
+    f, r = frame[by_score], srank[by_score]
+    within = np.arange(n) - np.searchsorted(f, f, side="left")  # rank by score inside the keyframe
+    same = (f[1:] == f[:-1]) & (r[1:] == r[:-1])
+    kept = within < capacity if capacity > 0 else np.ones(n, dtype=bool)
+    # which keyframes need the heap replayed: a tie across the cap's boundary (which rows stay depends on the heap),
+    # or a tie among kept rows (of one group, when groups are given)
+    replay = np.zeros(len(counts), dtype=bool)
     if capacity > 0:
-        within = np.arange(n) - np.searchsorted(f, f, side="left")
-        order = order[within < capacity]
-    return order
+        at_boundary = same & (within[:-1] == capacity - 1)
+        replay[f[1:][at_boundary]] = True
+    if group is None:
+        replay[f[1:][same & kept[1:]]] = True
+    else:
+        g = group.astype(np.int64)
+        by_group = _sort(frame, g, srank)
+        fg, gg, rg = frame[by_group], g[by_group], srank[by_group]
+        dup = (fg[1:] == fg[:-1]) & (gg[1:] == gg[:-1]) & (rg[1:] == rg[:-1])
+        kept_row = np.zeros(n, dtype=bool)
+        kept_row[by_score] = kept
+        replay[fg[1:][dup & kept_row[by_group[1:]]]] = True
+    if not replay.any():
+        return by_score[kept]
+    rows = np.flatnonzero(replay[frame])  # in file order
+    sub = rows[np.argsort(frame[rows], kind="stable")]  # grouped by keyframe, file order within
+    key = np.zeros(n, dtype=np.int64)
+    key[sub] = tuple_ranks(score[sub], *(c[sub] for c in columns))
+    t = np.flatnonzero(replay)
+    starts = np.concatenate([[0], np.cumsum(counts[t])[:-1]])
+    in_heap, pos = heap_positions(starts, counts[t], sub, key, score, capacity)
+    position = np.zeros(n, dtype=np.int64)
+    position[in_heap] = pos
+    keep = np.zeros(n, dtype=bool)
+    keep[by_score[kept & ~replay[f]]] = True
+    keep[in_heap] = True
+    order = _sort(frame, desc, position)
+    return order[keep[order]]
