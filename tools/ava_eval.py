@@ -54,11 +54,13 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     from hiera_video.data.ava import read_box_csv, read_exclusions, read_label_map
     from hiera_video.evaluation.ava_map import frame_map
-    from hiera_video.utils.atomic import atomic_write_text
+    from hiera_video.utils.atomic import atomic_write_text, check_output_file
     from hiera_video.utils.errors import ConfigError
 
     if args.max_detections_per_frame < 0:
         raise ConfigError(f"--max-detections-per-frame must be >= 0, got {args.max_detections_per_frame}")
+    if args.out:  # before the scoring, so that a bad --out never costs a run's result
+        check_output_file(args.out, "--out")
     start = time.perf_counter()
     labels = read_label_map(args.label_map)
     gt = read_box_csv(args.gt, "groundtruth")

@@ -77,12 +77,14 @@ def _failed(npz: str) -> list:
 def report(args) -> dict:
     from hiera_video.evaluation.stored_reports import compare_runs, rebuild_report
     from hiera_video.evaluation.view_logits import load_view_logits
+    from hiera_video.utils.atomic import check_output_dir
 
     files = [resolve(r) for r in args.runs]
     names = args.names.split(",") if args.names else [os.path.relpath(os.path.dirname(f)) for f in files]
     if len(names) != len(files):
         raise ConfigError(f"--names gives {len(names)} names for {len(files)} runs")
     out = args.out or os.path.join(os.path.dirname(files[0]), "report_rebuilt")
+    check_output_dir(out, "--out" if args.out else "output folder")  # before reading the logits
     stored = [load_view_logits(f) for f in files]
     if bool(args.temporal_clips) != bool(args.spatial_crops):
         raise ConfigError("give --temporal-clips and --spatial-crops together (e.g. 1,3,5 and 1,3)")

@@ -33,6 +33,18 @@ def register_dataset(name: str) -> Callable[[type], type]:
     return wrap
 
 
+def item_kind(name: str) -> str:
+    """What the registered dataset ``name`` yields: ``"clips"`` (labelled clips: Kinetics, SSv2) or ``"keyframes"``
+    (keyframes with person boxes: AVA); ``"clips"`` for a class that does not say; ``""`` for an unknown name."""
+    cls = DATASETS.get(str(name).lower())
+    return "" if cls is None else getattr(cls, "item_kind", "clips")
+
+
+def datasets_of_kind(kind: str) -> list:
+    """The registered dataset names whose items are ``kind``, sorted."""
+    return sorted(n for n in DATASETS if item_kind(n) == kind)
+
+
 def build_dataset(name: str, cfg: CfgNode, split: str, **kwargs) -> torch.utils.data.Dataset:
     """The dataset called ``name`` for ``split`` (``"train"`` or ``"test"``; a validation set is the ``"test"``
     split of a single-view config with ``TEST.SPLIT val``); ``kwargs`` go to its constructor (e.g.

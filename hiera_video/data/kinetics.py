@@ -82,6 +82,8 @@ INPUT_FORMATS = ("video", "frames")
 
 @register_dataset("kinetics")
 class Kinetics(torch.utils.data.Dataset):
+    #: what an item is (``build.item_kind``): a labelled clip (or a video's views at test).
+    item_kind = "clips"
     """Video dataset over a Kinetics-format list; see the module docstring for items.
 
     Args:

@@ -60,6 +60,19 @@ def check_output_dir(path: str, role: str = "output folder") -> str:
     return path
 
 
+def check_output_file(path: str, role: str = "output file") -> str:
+    """Check, before any work, that a file can be written at ``path`` (its folder exists or can be made and is
+    writable; ``path`` is not a folder), without creating anything.
+
+    Raises:
+        SetupError: ``path`` is a folder, or :func:`check_output_dir` fails for its folder.
+    """
+    if os.path.isdir(path):
+        raise SetupError(f"{role} {path}: is a folder (expected a file name)")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), f"{role} {path}: its folder")
+    return path
+
+
 def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(f)`` on a temp file beside ``path``, fsync it, then rename it onto ``path``.
 

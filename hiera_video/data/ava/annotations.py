@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from iopath.common.file_io import g_pathmgr
 
-from hiera_video.utils.errors import ListNotFoundError
+from hiera_video.utils.errors import ListError, ListNotFoundError
 
 from ..lists import BOM, ListFormatError
 
@@ -86,10 +86,22 @@ class BoxTable:
 
 
 def _open_text(path: str, what: str) -> str:
+    """The file's text (a leading BOM removed).
+
+    Raises:
+        ListNotFoundError: no such file.
+        ListError: the file is not UTF-8 text (e.g. MMAction2's pickled proposals given where a CSV belongs).
+    """
     if not g_pathmgr.exists(path):
         raise ListNotFoundError(f"{what} not found: {path}")
-    with g_pathmgr.open(path, "r") as f:
-        text = f.read()
+    try:
+        with g_pathmgr.open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        hint = (" (a pickle, such as MMAction2's proposals .pkl? data_prep/ava.py convert-proposals makes a CSV "
+                "of one)" if e.object[:1] == b"\x80" else "")
+        raise ListError(f"{what} {path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}){hint}; "
+                        f"AVA {what}s are CSV / pbtxt text") from None
     return text[1:] if text.startswith(BOM) else text
 
 

@@ -64,6 +64,8 @@ def clip_frame_indices(center: int, num_frames: int, rate: int, total: int) -> L
 
 @register_dataset("ava")
 class Ava(torch.utils.data.Dataset):
+    #: what an item is (``build.item_kind``): a keyframe's clip with its person boxes and their actions.
+    item_kind = "keyframes"
     """AVA-format action detection keyframes for ``split`` ``"train"`` or ``"test"`` (see the module docstring).
 
     Raises:

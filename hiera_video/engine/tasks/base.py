@@ -79,9 +79,27 @@ class Task(abc.ABC):
     name: str = ""
     has_test: bool = True
     metric: str = "top1"
+    #: what the task's datasets must yield (``data.build.item_kind``): ``"clips"`` or ``"keyframes"``.
+    dataset_kind: str = "clips"
 
     def __init__(self, cfg: CfgNode) -> None:
         self.cfg = cfg
+        self._check_datasets()
+
+    def _check_datasets(self) -> None:
+        """Raise ``ConfigError`` when ``TRAIN.DATASET`` (or, for a task with a test, ``TEST.DATASET``) yields items of
+        another kind than the task reads (e.g. ``TEST.DATASET ava`` with ``TASK classification``)."""
+        from hiera_video.data.build import datasets_of_kind, item_kind
+
+        keys = ["TRAIN.DATASET"] + (["TEST.DATASET"] if self.has_test else [])
+        for key in keys:
+            section, field = key.split(".")
+            name = self.cfg[section][field]
+            kind = item_kind(name)
+            if kind and kind != self.dataset_kind:
+                raise ConfigError(
+                    f"{key} {name} yields {kind}, but TASK {self.name} reads {self.dataset_kind}: set {key} to one of "
+                    f"{datasets_of_kind(self.dataset_kind)} (or TASK to the task for {name})")
 
     @abc.abstractmethod
     def build_model(self) -> nn.Module:

@@ -49,6 +49,7 @@ class DetectionTask(Task):
     """
 
     metric = "mAP"
+    dataset_kind = "keyframes"
 
     def __init__(self, cfg: CfgNode):
         if str(cfg.MODEL.ARCH).startswith("mae_"):
