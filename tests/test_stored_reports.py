@@ -25,7 +25,7 @@ import report as report_tool  # noqa: E402
 VIEWS = [(t, s) for t in range(5) for s in range(3)]
 
 
-def _run(folder, n=40, k=6, seed=0, boost=None, save="auto"):
+def _run(folder, n=40, k=6, seed=0, boost=None, save="auto", prefix="videos"):
     """A test folder as the multi-view test writes it: random logits, the label's logit raised in some views."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % k
@@ -33,7 +33,7 @@ def _run(folder, n=40, k=6, seed=0, boost=None, save="auto"):
     logits[torch.arange(n), :, labels] += torch.rand(n, len(VIEWS), generator=g) * 4
     if boost is not None:
         logits[labels == boost, :, boost] += 10
-    paths = [f"videos/v{i:03d}.mp4" for i in range(n)]
+    paths = [f"{prefix}/v{i:03d}.mp4" for i in range(n)]
     names = [f"class {c}" for c in range(k)]
     rep = write_test_report(str(folder), paths=paths, labels=labels, view_logits=logits, view_ids=VIEWS,
                             evaluated=torch.ones(n, dtype=torch.bool),
@@ -105,10 +105,22 @@ def test_report_tool_compares_runs(tmp_path):
                              "--out", str(out)]) == 0
     cmp = json.loads((out / "comparison.json").read_text())
     assert cmp["videos_compared"] == 40 and [r["run"] for r in cmp["runs"]] == ["base", "tuned"]
+    assert cmp["matched_by"] == "path"
     c4 = cmp["per_class"][4]
     assert c4["top1"][1] == 100.0 and c4["delta_vs_first"][1] == pytest.approx(100.0 - c4["top1"][0])
     assert "| class 4 |" in (out / "comparison.md").read_text()
     assert (out / "comparison.png").exists() and (out / "tuned" / "report.json").exists()
+
+
+def test_runs_tested_with_other_path_prefixes_are_matched_by_file(tmp_path):
+    """The same 40 videos tested once with a relative and once with an absolute DATA.PATH_PREFIX: compared on all 40,
+    matched by the file names (said in comparison.json)."""
+    _run(tmp_path / "rel", prefix="data/k400/videos")
+    _run(tmp_path / "abs", prefix="/mnt/data/k400/videos", boost=2)
+    out = tmp_path / "cmp"
+    assert report_tool.main([str(tmp_path / "rel"), str(tmp_path / "abs"), "--out", str(out)]) == 0
+    cmp = json.loads((out / "comparison.json").read_text())
+    assert cmp["videos_compared"] == 40 and cmp["matched_by"] == "the last 1 path component"
 
 
 def test_many_classes_list_the_most_confused_pairs(tmp_path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -99,9 +99,28 @@ def _per_class_top1(pred: torch.Tensor, labels: torch.Tensor, k: int) -> np.ndar
     return np.where(count > 0, 100.0 * correct / np.maximum(count, 1), np.nan)
 
 
+def _video_keys(runs: Sequence[StoredViewLogits]) -> Tuple[List[List[str]], int]:
+    """Keys that match the same video across runs: the paths themselves, or, where that matches fewer videos (runs
+    tested with a relative and an absolute ``DATA.PATH_PREFIX``, or on another machine), the last ``k`` path
+    components with the smallest ``k`` that is unique inside every run. Returns ``(keys per run, k)`` (0: whole
+    paths)."""
+    paths = [[os.path.normpath(p) for p in r.paths] for r in runs]
+    best, best_k = paths, 0
+    shared = len(set.intersection(*[set(p) for p in paths]))
+    depth = max((p.count(os.sep) + 1 for ps in paths for p in ps), default=1)
+    for k in range(1, depth + 1):
+        keys = [[os.sep.join(p.split(os.sep)[-k:]) for p in ps] for ps in paths]
+        if all(len(set(ks)) == len(ks) for ks in keys):
+            if len(set.intersection(*[set(ks) for ks in keys])) > shared:
+                best, best_k = keys, k
+            break
+    return best, best_k
+
+
 def compare_runs(runs: Sequence[StoredViewLogits], names: Sequence[str], out_dir: str) -> Dict:
-    """Compare runs on the videos all of them evaluated (matched by path); writes ``comparison.json``,
-    ``comparison.md`` and ``comparison.png`` (top-1 per run) to ``out_dir``.
+    """Compare runs on the videos all of them evaluated (matched by path, or by the paths' last components when the
+    runs' path prefixes differ: ``matched_by`` in the result); writes ``comparison.json``, ``comparison.md`` and
+    ``comparison.png`` (top-1 per run) to ``out_dir``.
 
     Raises:
         ValueError: fewer than two runs, different class counts, or no video in common.
@@ -111,13 +130,15 @@ def compare_runs(runs: Sequence[StoredViewLogits], names: Sequence[str], out_dir
     k = runs[0].logits.shape[2]
     if any(r.logits.shape[2] != k for r in runs):
         raise ValueError(f"the runs have different class counts: {[r.logits.shape[2] for r in runs]}")
-    common = sorted(set.intersection(*[set(r.paths) for r in runs]))
+    keys, depth = _video_keys(runs)
+    common = sorted(set.intersection(*[set(k) for k in keys]))
     if not common:
-        raise ValueError("the runs share no video")
+        raise ValueError(f"the runs share no video (not even by file name: e.g. {runs[0].paths[0]} in "
+                         f"{names[0]}, {runs[1].paths[0]} in {names[1]})")
     rows, per_class = [], []
     labels = None
-    for run, name in zip(runs, names):
-        pos = {p: i for i, p in enumerate(run.paths)}
+    for run, name, run_keys in zip(runs, names, keys):
+        pos = {p: i for i, p in enumerate(run_keys)}
         sel = torch.tensor([pos[p] for p in common])
         probs, lab = ensemble_probs(run.logits[sel]), run.labels[sel].long()
         labels = lab if labels is None else labels
@@ -132,7 +153,9 @@ def compare_runs(runs: Sequence[StoredViewLogits], names: Sequence[str], out_dir
                                                                    for p in per_class],
                "delta_vs_first": [None if np.isnan(p[c]) else float(p[c] - per_class[0][c]) for p in per_class]}
               for c in range(k)]
-    out = {"videos_compared": len(common), "videos_per_run": [len(r.paths) for r in runs], "runs": rows,
+    matched_by = "path" if depth == 0 else f"the last {depth} path component{'s' if depth > 1 else ''}"
+    out = {"videos_compared": len(common), "matched_by": matched_by, "videos_per_run": [len(r.paths) for r in runs],
+           "runs": rows,
            "per_class": deltas}
     md = ["# Runs compared", "", f"On the {len(common)} videos every run evaluated.", "",
           "| run | views | top-1 (%) | top-5 (%) |", "|---|---|---|---|"]
