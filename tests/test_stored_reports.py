@@ -135,7 +135,10 @@ def test_many_classes_list_the_most_confused_pairs(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["{missing}"], "no view_logits.npz there"),
-    (["{run}", "--temporal-clips", "1,7", "--spatial-crops", "1"], "k must lie in [1, 5]"),
+    (["{run}", "--temporal-clips", "1,7", "--spatial-crops", "1"], "--temporal-clips 7: "),
+    (["{run}", "--temporal-clips", "1", "--spatial-crops", "1,4"], "--spatial-crops 4: "),
+    (["{run}", "--num-temporal-clips", "6"], "--num-temporal-clips 6: "),
+    (["{run}", "--num-spatial-crops", "0"], "--num-spatial-crops 0: "),
     (["{run}", "--temporal-clips", "1,3"], "give --temporal-clips and --spatial-crops together"),
     (["{run}", "{run}", "--names", "only_one"], "--names gives 1 names for 2 runs"),
 ])

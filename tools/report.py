@@ -88,6 +88,19 @@ def report(args) -> dict:
     stored = [load_view_logits(f) for f in files]
     if bool(args.temporal_clips) != bool(args.spatial_crops):
         raise ConfigError("give --temporal-clips and --spatial-crops together (e.g. 1,3,5 and 1,3)")
+    for s, f in zip(stored, files):  # name the flag, not the helper's argument
+        tested = {"temporal": len({t for t, _ in s.view_ids}), "spatial": len({c for _, c in s.view_ids})}
+        for flag, axis, values in (("--temporal-clips", "temporal", args.temporal_clips or []),
+                                   ("--spatial-crops", "spatial", args.spatial_crops or []),
+                                   ("--num-temporal-clips", "temporal",
+                                    [] if args.num_temporal_clips is None else [args.num_temporal_clips]),
+                                   ("--num-spatial-crops", "spatial",
+                                    [] if args.num_spatial_crops is None else [args.num_spatial_crops])):
+            bad = [v for v in values if not 1 <= v <= tested[axis]]
+            if bad:
+                what = "temporal clips" if axis == "temporal" else "spatial crops"
+                raise ConfigError(f"{flag} {bad[0]}: {f} was tested with {tested[axis]} {what}; choose 1 to "
+                                  f"{tested[axis]}")
     result = {"reports": {}}
     for name, s, f in zip(names, stored, files):
         folder = out if len(files) == 1 else os.path.join(out, name.replace(os.sep, "_"))
