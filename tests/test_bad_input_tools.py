@@ -85,3 +85,60 @@ def test_task_and_dataset_that_do_not_fit(tmp_path, capsys, overrides, key, kind
     assert run_net.main(argv) == 2
     line = _one_line(capsys)
     assert key in line and kind in line and len(line) < 300
+
+
+@pytest.mark.parametrize("rows, needle, at", [
+    (ROW + ",0.5\nv,0902,0.5,0.1,0.1,0.9,1,0.9\n", "x1 > x2 or y1 > y2: inverted boxes", "odd.csv:2"),
+    (ROW + ",0.5\nv,0902,10,20,300,400,1,0.9\n", "coordinates above 1.5: pixels?", "odd.csv:2"),
+    (ROW + ",0.5\nv,0902,0.1,0.1,0.5,0.9,0,0.9\n", "action id 0 or below: 0-based ids?", "odd.csv:2"),
+    (ROW + ",0.5\nv,0902,0.1,0.1,0.5,0.9,7,0.9\n", "action ids above the label map's largest, 1", "odd.csv:2"),
+    (ROW + ",0.5\nv,0902,0.1,0.1,0.5,0.9,1,1.7\n", "scores outside [0, 1]", "odd.csv:2"),
+    ("v,0902,0.1,0.1,0.5,0.9,1,2\nv,0902,0.1,0.1,0.5,0.9,1,3\n", "every score is a whole number", None),
+])
+def test_ava_eval_warns_about_legal_but_suspicious_rows(ava_files, capsys, rows, needle, at):
+    """Legal rows that are almost certainly wrong are scored, after a warning line naming the problem and file:line."""
+    (ava_files / "odd.csv").write_text(rows)
+    argv = ["--gt", str(ava_files / "gt.csv"), "--detections", str(ava_files / "odd.csv"),
+            "--label-map", str(ava_files / "labels.pbtxt")]
+    assert ava_eval.main(argv) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ") and needle in line]
+    assert len(warnings) == 1, captured.err
+    assert at is None or f"(first at {at})" in warnings[0]
+    assert captured.out.startswith("frame-mAP@0.5 ")
+
+
+def test_clean_files_and_proposals_in_ground_truth_layout():
+    import pandas as pd
+
+    from hiera_video.data.ava.suspicious import suspicious_rows
+
+    clean = pd.DataFrame({"x1": [0.1], "y1": [0.1], "x2": [0.5], "y2": [0.9], "action_id": [-1], "score": [0.9],
+                          "line": [1]})
+    assert suspicious_rows(clean, "p.csv", "proposals") == []
+    gt_layout = clean.assign(action_id=[12], score=[3.0])  # video,ts,box,action,person id read as proposals
+    lines = suspicious_rows(gt_layout, "p.csv", "proposals")
+    assert any("action id in column 7" in line for line in lines) and any("scores outside" in x for x in lines)
+
+
+def test_training_ground_truth_with_every_box_inverted_is_said(tmp_path, caplog):
+    """Every training box written x2,y2,x1,y1 (inverted): the dataset still loads (the rows are legal) but says so,
+    naming the file and its first such line, instead of training on empty boxes without a word."""
+    import logging
+
+    from hiera_video.config import load_config
+    from hiera_video.data import build_dataset
+
+    from helpers import make_tiny_ava, tiny_ava_overrides
+
+    dirs = make_tiny_ava(str(tmp_path / "ava"))
+    gt = os.path.join(dirs["annotations"], "ava_train_v2.2.csv")
+    rows = [line.split(",") for line in open(gt).read().split()]
+    with open(gt, "w") as f:
+        f.writelines(",".join(r[:2] + [r[4], r[5], r[2], r[3]] + r[6:]) + "\n" for r in rows)
+    cfg = load_config(os.path.join(ROOT, "configs", "quickstart", "ava_hiera_tiny.yaml"),
+                      tiny_ava_overrides(dirs, tmp_path / "out"))
+    with caplog.at_level(logging.WARNING, logger="hiera_video"):
+        build_dataset("ava", cfg, "train")
+    said = [r.getMessage() for r in caplog.records if "inverted boxes" in r.getMessage()]
+    assert len(said) == 1 and f"{len(rows)} of {len(rows)} rows" in said[0] and "ava_train_v2.2.csv:1)" in said[0]

@@ -53,6 +53,7 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     from hiera_video.data.ava import read_box_csv, read_exclusions, read_label_map
+    from hiera_video.data.ava.suspicious import suspicious_rows
     from hiera_video.evaluation.ava_map import frame_map
     from hiera_video.utils.atomic import atomic_write_text, check_output_file
     from hiera_video.utils.errors import ConfigError
@@ -65,6 +66,9 @@ def _run(args) -> int:
     labels = read_label_map(args.label_map)
     gt = read_box_csv(args.gt, "groundtruth")
     det = read_box_csv(args.detections, "detections")
+    for table, kind in ((gt, "groundtruth"), (det, "detections")):  # legal but suspicious: said, then scored
+        for line in suspicious_rows(table.rows, table.path, kind, labels.ids):
+            print(f"warning: {line}", file=sys.stderr)
     excluded = read_exclusions(args.exclusions) if args.exclusions else set()
     result = frame_map(gt.rows, det.rows, labels.ids, excluded=excluded,
                        max_detections_per_frame=args.max_detections_per_frame)

@@ -49,6 +49,7 @@ from ..frame_list import FrameRecord, read_frame_list
 from .annotations import read_box_csv, read_exclusions, read_label_map
 from .box_transforms import fit_clip, jitter_clip, pad_fill
 from .keyframes import Keyframe, clip_boxes, label_counts, test_keyframes, train_keyframes
+from .suspicious import suspicious_rows
 
 __all__ = ["Ava", "collate_detection", "clip_frame_indices"]
 
@@ -120,6 +121,9 @@ class Ava(torch.utils.data.Dataset):
     def _boxes(self, names, kind: str) -> pd.DataFrame:
         a = self.cfg.AVA
         tables = [read_box_csv(os.path.join(a.ANNOTATION_DIR, n), kind) for n in names]
+        for t in tables:
+            for line in suspicious_rows(t.rows, t.path, kind, self.label_map.ids):
+                logger.warning("%s: %s", self.split, line)
         rows = pd.concat([t.rows for t in tables], ignore_index=True)
         rows, outside = clip_boxes(rows)
         if outside:
