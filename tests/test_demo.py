@@ -175,16 +175,30 @@ def test_demo_input_problems_are_one_error_line(tmp_path, make_video, checkpoint
     assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
-def test_demo_labels_file_names_the_classes_and_a_wrong_count_falls_back(tmp_path, checkpoint, caplog):
+def test_demo_labels_file_names_the_classes_and_a_wrong_count_is_an_error(tmp_path, checkpoint):
+    """--labels is asked for by name: a file that fits names the classes, one that does not (3 names for 4 classes)
+    is an error naming it, never a silent fallback to other names."""
+    from hiera_video.utils.errors import ConfigError
+
     ckpt, _ = checkpoint
     good = tmp_path / "labels.txt"
     good.write_text("w\nx\ny\nz\n")
     assert load_predictor(checkpoint=ckpt, labels_file=os.fspath(good), device="cpu").class_names == list("wxyz")
     bad = tmp_path / "labels.json"
     bad.write_text(json.dumps(["only", "two"]))
-    predictor = load_predictor(checkpoint=ckpt, labels_file=os.fspath(bad), device="cpu")
-    assert predictor.class_names == NAMES  # the checkpoint's recorded names
-    assert "gives 2 class names, the model has 4" in caplog.text
+    with pytest.raises(ConfigError, match=r"--labels .*labels.json gives 2 class names, the model has 4 classes"):
+        load_predictor(checkpoint=ckpt, labels_file=os.fspath(bad), device="cpu")
+
+
+def test_demo_whose_every_input_failed_exits_2(tmp_path, checkpoint, capsys):
+    ckpt, _ = checkpoint
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 64)
+    rc = demo_net.main(["--checkpoint", ckpt, "--input", os.fspath(broken), "--output", os.fspath(tmp_path / "o"),
+                        "--device", "cpu"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert rc == 2 and len(err) == 1 and "every input failed (1); first: " in err[0] and str(broken) in err[0]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["failed"][0]["path"] == os.fspath(broken)
 
 
 def test_demo_reads_the_input_size_of_a_save_pretrained_folder(tmp_path, make_video):

@@ -102,6 +102,7 @@ def main(argv=None) -> int:
 
     def _run() -> int:
         from hiera_video.demo import first_line
+        from hiera_video.utils.errors import DataError
 
         summary = demo(args)
         for v in summary["videos"]:
@@ -111,6 +112,10 @@ def main(argv=None) -> int:
             else:
                 print(f"{v['video']}: {v['num_persons']} person boxes at {v['num_keyframes']} keyframes")
         print(first_line(summary))
+        if summary["failed"] and not summary["videos"]:  # nothing to show: fail, naming the first reason
+            first = summary["failed"][0]
+            raise DataError(f"every input failed ({len(summary['failed'])}); first: {first['path']}: "
+                            f"{first['error']}")
         return 0
 
     return run_cli(_run, debug=args.debug)

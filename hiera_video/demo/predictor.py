@@ -133,6 +133,9 @@ def _names(model: nn.Module, labels_file: Optional[str], cfg: Optional[CfgNode])
         if names is None:
             continue
         if len(names) != k:
+            if source == "--labels":  # asked for by name: a file that does not fit is an error, not a fallback
+                raise ConfigError(f"--labels {labels_file} gives {len(names)} class names, the model has {k} "
+                                  f"classes")
             logger.warning("%s gives %d class names, the model has %d classes: not used", source, len(names), k)
             continue
         return [str(n) for n in names]
