@@ -15,11 +15,9 @@ import time
 import pytest
 import torch
 
-from helpers import torchrun
+from helpers import ROOT, RUN_NET, subprocess_env, torchrun
 from hiera_video.prep.synthetic import make_motion_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN_NET = os.path.join(ROOT, "tools", "run_net.py")
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny.yaml")
 MAE_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "mae_hiera_tiny.yaml")
 FT_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "hiera_tiny_ft.yaml")
@@ -40,13 +38,6 @@ def _args(data, out, *extra, cfg=QUICKSTART):
         "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA_LOADER.NUM_WORKERS", "0",
         "SOLVER.WARMUP_EPOCHS", "0.5", "TEST.NUM_ENSEMBLE_VIEWS", "1", "TEST.NUM_SPATIAL_CROPS", "1", *extra,
     ]
-
-
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    return env
 
 
 def _stats(out, split="train"):
@@ -78,13 +69,13 @@ def test_kill_mid_epoch_then_resume_matches_an_uninterrupted_run(data, tmp_path)
     extra = ("TRAIN.BATCH_SIZE", "2", "SOLVER.MAX_EPOCH", "3", "TRAIN.EVAL_PERIOD", "0", "TEST.ENABLE", "False",
              "LOG_PERIOD", "1")
     full = tmp_path / "full"
-    subprocess.run([sys.executable, RUN_NET, *_args(data, full, *extra)], env=_env(), check=True,
+    subprocess.run([sys.executable, RUN_NET, *_args(data, full, *extra)], env=subprocess_env(), check=True,
                    capture_output=True, timeout=600)
     reference = [s["loss"] for s in _stats(full)]
     assert len(reference) == 3
 
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, RUN_NET, *_args(data, cut, *extra)], env=_env(),
+    proc = subprocess.Popen([sys.executable, RUN_NET, *_args(data, cut, *extra)], env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = cut / "checkpoints" / "checkpoint_epoch_00001.pyth"
     deadline = time.time() + 300
@@ -96,7 +87,7 @@ def test_kill_mid_epoch_then_resume_matches_an_uninterrupted_run(data, tmp_path)
     assert first.exists() and len(_stats(cut)) < 3  # killed before the run ended
     done = len(_stats(cut))
 
-    subprocess.run([sys.executable, RUN_NET, *_args(data, cut, *extra)], env=_env(), check=True,
+    subprocess.run([sys.executable, RUN_NET, *_args(data, cut, *extra)], env=subprocess_env(), check=True,
                    capture_output=True, timeout=600)
     resumed = _stats(cut)
     assert [s["epoch"] for s in resumed] == list(range(1, done + 1)) + list(range(done + 1, 4))
@@ -173,8 +164,6 @@ def test_bad_video_streak_on_one_rank_stops_every_rank_with_its_message(data, tm
     waits in a collective until the process-group timeout."""
     import shutil
     import socket
-
-    from helpers import subprocess_env
 
     own = tmp_path / "data"
     shutil.copytree(data, own)

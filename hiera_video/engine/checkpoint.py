@@ -271,8 +271,7 @@ def make_checkpoint_state(model, optimizer, scaler, epoch: int, cfg, ema=None,
     (gathered by the caller), ``[this process's]`` when None.
     """
     scaler_state = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
-    rng = capture_rng_state()
-    rng_per_rank = list(rng_per_rank) if rng_per_rank is not None else [rng]
+    rng_per_rank = list(rng_per_rank) if rng_per_rank is not None else [capture_rng_state()]
     return {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),

@@ -120,8 +120,9 @@ def build_train_loader(cfg: CfgNode, dataset, collate: Callable) -> Tuple[torch.
     return loader, sampler
 
 
-#: the test loaders kept while :func:`keep_eval_loaders` is active: id(dataset) -> (dataset, {settings: loader}).
-_kept: Optional[Dict[int, tuple]] = None
+#: the loaders kept while :func:`keep_eval_loaders` is active: (id(dataset), settings) -> (dataset, loader); the
+#: dataset is kept beside its loader so that the id cannot be reused meanwhile.
+_kept: Optional[Dict[tuple, tuple]] = None
 
 
 @contextlib.contextmanager
@@ -152,12 +153,12 @@ def eval_loader(cfg: CfgNode, dataset, batch_size: Optional[int], device: torch.
     workers = int(cfg.DATA_LOADER.NUM_WORKERS)
     persistent = bool(cfg.DATA_LOADER.PERSISTENT_WORKERS) and workers > 0 and _kept is not None
     pin = bool(cfg.DATA_LOADER.PIN_MEMORY) and device.type == "cuda"
-    key = (world, rank, batch_size, workers, pin, collate)
-    if persistent and id(dataset) in _kept and _kept[id(dataset)][0] is dataset and key in _kept[id(dataset)][1]:
-        return _kept[id(dataset)][1][key]
+    key = (id(dataset), world, rank, batch_size, workers, pin, collate)
+    if persistent and key in _kept:
+        return _kept[key][1]
     shard = torch.utils.data.Subset(dataset, list(range(rank, len(dataset), world)))
     loader = torch.utils.data.DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          collate_fn=collate, pin_memory=pin, persistent_workers=persistent)
     if persistent:
-        _kept.setdefault(id(dataset), (dataset, {}))[1][key] = loader
+        _kept[key] = (dataset, loader)
     return loader

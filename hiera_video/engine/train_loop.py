@@ -155,9 +155,10 @@ def train_epoch(
             else:
                 with autocast_for(device, dtype):
                     loss, counts = task.training_loss(model, batch, device)
-                if not math.isfinite(loss.item()):
+                loss_value = loss.item()  # the one host sync of the step's loss
+                if not math.isfinite(loss_value):
                     code, message = _NON_FINITE, (
-                        f"loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; stopping (the "
+                        f"loss is {loss_value} at epoch {epoch + 1}, iteration {it + 1}/{num_iters}; stopping (the "
                         "last checkpoint in OUTPUT_DIR/checkpoints is intact; a lower SOLVER.BASE_LR, a longer "
                         "SOLVER.WARMUP_EPOCHS or SOLVER.CLIP_GRAD_L2NORM may help)")
             stop_if_any_process_must(code, message, bad, partial)
@@ -181,7 +182,7 @@ def train_epoch(
         n = counts["count"]
         has_acc = "top1_correct" in counts
         sums += torch.tensor(
-            [loss.item() * n, float(counts.get("top1_correct", 0)), float(counts.get("top5_correct", 0)), n],
+            [loss_value * n, float(counts.get("top1_correct", 0)), float(counts.get("top5_correct", 0)), n],
             dtype=torch.float64,
         )
         if it % max(cfg.LOG_PERIOD, 1) == 0 or it == num_iters - 1:
@@ -191,7 +192,7 @@ def train_epoch(
             bar.set_postfix(**postfix)
             if writer is not None:
                 step = epoch * num_iters + it
-                writer.add_scalar("train/loss", loss.item(), step)
+                writer.add_scalar("train/loss", loss_value, step)
                 writer.add_scalar("train/lr", lr, step)
                 if grad_norm is not None:
                     writer.add_scalar("train/grad_norm", grad_norm, step)

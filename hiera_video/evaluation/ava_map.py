@@ -219,23 +219,24 @@ def frame_map(groundtruth: pd.DataFrame, detections: pd.DataFrame, class_ids: Se
     (gt_key, det_key), excl_key = _keys([groundtruth, detections], excluded)
     gt_cls, det_cls = class_index(groundtruth), class_index(detections)
     excl = np.unique(excl_key)
-    boxes_of = lambda frame: frame[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)  # noqa: E731
+    gt_all_boxes = groundtruth[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
+    det_all_boxes = detections[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
 
     # ground truth in the reference reader's order (no cap; its "score" is the person id where the row has one)
     gt_rows = np.flatnonzero(gt_cls >= 0)
     person = (groundtruth["person_id"].to_numpy(dtype=np.float64) if "person_id" in groundtruth.columns
               else np.full(len(groundtruth), -1.0))
     gt_score = np.where(person >= 0, person, 1.0)
-    gt_rows = gt_rows[_read_order(gt_key[gt_rows], gt_score[gt_rows], gt_cls[gt_rows], boxes_of(groundtruth)[gt_rows], 0)]
+    gt_rows = gt_rows[_read_order(gt_key[gt_rows], gt_score[gt_rows], gt_cls[gt_rows], gt_all_boxes[gt_rows], 0)]
     gt_rows = gt_rows[~np.isin(gt_key[gt_rows], excl)]
-    gt_boxes, gt_key, gt_cls = boxes_of(groundtruth)[gt_rows], gt_key[gt_rows], gt_cls[gt_rows]
+    gt_boxes, gt_key, gt_cls = gt_all_boxes[gt_rows], gt_key[gt_rows], gt_cls[gt_rows]
 
     # detections: the reader's order and cap, then excluded keyframes and empty boxes dropped, as the reference does
     det_rows = np.flatnonzero(det_cls >= 0)
     det_score_all = detections["score"].to_numpy(dtype=np.float64)
     det_rows = det_rows[_read_order(det_key[det_rows], det_score_all[det_rows], det_cls[det_rows],
-                                    boxes_of(detections)[det_rows], max_detections_per_frame)]
-    det_boxes = boxes_of(detections)[det_rows]
+                                    det_all_boxes[det_rows], max_detections_per_frame)]
+    det_boxes = det_all_boxes[det_rows]
     keep = ~np.isin(det_key[det_rows], excl) & (det_boxes[:, 0] < det_boxes[:, 2]) & (det_boxes[:, 1] < det_boxes[:, 3])
     det_rows, det_boxes = det_rows[keep], det_boxes[keep]
     det_score, det_key, det_cls = det_score_all[det_rows], det_key[det_rows], det_cls[det_rows]
